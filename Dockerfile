@@ -1,0 +1,118 @@
+# MedSync — one Dockerfile for every service.
+#
+#   docker build --target api     -t medsync/api .      # likewise: webhook, bot, worker, manage
+#   docker build --target dev     -t medsync/dev .      # development image (hot reload)
+#
+# Stages: chef (toolchain + cargo-chef) → planner (dependency recipe) → builder (dependencies
+# compiled in their own cached layer, then the workspace) → one small non-root image per binary.
+# A change to the project's own code reuses the dependency layer and rebuilds only the workspace.
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
+ARG CARGO_CHEF_VERSION=0.1.78
+RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}" \
+    && rm -rf "${CARGO_HOME}/registry"
+WORKDIR /app
+# sqlx's query macros read the committed .sqlx/ metadata, never a live database, at build time.
+ENV SQLX_OFFLINE=true \
+    CARGO_TERM_COLOR=never
+
+# The dependency recipe: changes only when a Cargo.toml or Cargo.lock does.
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+# ---------------------------------------------------------------------------------------------
+# Production build.
+FROM chef AS builder
+COPY --from=planner /app/recipe.json recipe.json
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    cargo build --release --locked --workspace --bins \
+    && mkdir -p /out \
+    && cp target/release/api target/release/webhook target/release/bot \
+          target/release/worker target/release/manage /out/
+
+# One binary on distroless cc (glibc, libgcc, CA certificates, tzdata; no shell, no package
+# manager), as the unprivileged user 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.vendor="MedSync" \
+      org.opencontainers.image.licenses="MIT OR Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="https://github.com/medsync/medsync"
+USER nonroot:nonroot
+WORKDIR /home/nonroot
+
+FROM runtime AS api
+LABEL org.opencontainers.image.title="medsync-api" \
+      org.opencontainers.image.description="MedSync HTTP API"
+COPY --from=builder /out/api /usr/local/bin/api
+ENV API_LISTEN_ADDR=0.0.0.0:8080
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/usr/local/bin/api", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/api"]
+
+FROM runtime AS webhook
+LABEL org.opencontainers.image.title="medsync-webhook" \
+      org.opencontainers.image.description="MedSync Telegram webhook receiver"
+COPY --from=builder /out/webhook /usr/local/bin/webhook
+ENV WEBHOOK_LISTEN_ADDR=0.0.0.0:8081
+EXPOSE 8081
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/usr/local/bin/webhook", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/webhook"]
+
+FROM runtime AS bot
+LABEL org.opencontainers.image.title="medsync-bot" \
+      org.opencontainers.image.description="MedSync Telegram bot"
+COPY --from=builder /out/bot /usr/local/bin/bot
+ENV BOT_LISTEN_ADDR=0.0.0.0:8082
+EXPOSE 8082
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/usr/local/bin/bot", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/bot"]
+
+FROM runtime AS worker
+LABEL org.opencontainers.image.title="medsync-worker" \
+      org.opencontainers.image.description="MedSync job worker"
+COPY --from=builder /out/worker /usr/local/bin/worker
+ENV WORKER_LISTEN_ADDR=0.0.0.0:8083
+EXPOSE 8083
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/usr/local/bin/worker", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/worker"]
+
+# One-shot commands (migrate, seed, wait-ready): no server, so no health check.
+FROM runtime AS manage
+LABEL org.opencontainers.image.title="medsync-manage" \
+      org.opencontainers.image.description="MedSync administration commands"
+COPY --from=builder /out/manage /usr/local/bin/manage
+HEALTHCHECK NONE
+ENTRYPOINT ["/usr/local/bin/manage"]
+CMD ["--help"]
+
+# ---------------------------------------------------------------------------------------------
+# Development: the source is bind-mounted at /app; dependencies are compiled here, once, into
+# /cargo-target (a named volume in compose, seeded from this layer). Every dev service runs
+# scripts/dev-run.sh, which rebuilds the whole workspace in one shared target directory and
+# restarts its own binary when a source file changes: the first container to notice builds,
+# the others wait on cargo's lock and find nothing left to compile.
+FROM chef AS dev
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends entr \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 1000 --shell /bin/sh dev \
+    && mkdir -p /cargo-target \
+    && chown dev:dev /app /cargo-target
+USER dev
+ENV CARGO_TARGET_DIR=/cargo-target \
+    PATH=/cargo-target/debug:${PATH}
+COPY --chown=dev:dev --from=planner /app/recipe.json /cargo-target/recipe.json
+RUN cargo chef cook --locked --recipe-path /cargo-target/recipe.json
+COPY --chmod=0755 scripts/dev-run.sh /usr/local/bin/dev-run

@@ -1,0 +1,166 @@
+//! `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::redis::Redis;
+
+/// How long one dependency may take to answer before it counts as down.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The dependencies a service needs to do its work.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    postgres: PgPool,
+    redis: Redis,
+    timeout: Duration,
+}
+
+/// The outcome of one dependency's check.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Check {
+    /// `true` when the dependency answered in time.
+    pub ok: bool,
+    /// Round-trip time in milliseconds.
+    pub latency_ms: u64,
+    /// Why it failed; absent when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The readiness report served by `/readyz`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `ready` or `unavailable`.
+    pub status: &'static str,
+    /// PostgreSQL's check.
+    pub postgres: Check,
+    /// Redis's check.
+    pub redis: Check,
+}
+
+impl Report {
+    /// Whether every dependency answered.
+    pub fn is_ready(&self) -> bool {
+        self.postgres.ok && self.redis.ok
+    }
+
+    /// The names of the dependencies that did not answer, e.g. `["postgres"]`.
+    pub fn failing(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if !self.postgres.ok {
+            names.push("postgres");
+        }
+        if !self.redis.ok {
+            names.push("redis");
+        }
+        names
+    }
+}
+
+impl Readiness {
+    /// Checks of `postgres` and `redis`, each bounded by [`CHECK_TIMEOUT`].
+    pub fn new(postgres: PgPool, redis: Redis) -> Self {
+        Self {
+            postgres,
+            redis,
+            timeout: CHECK_TIMEOUT,
+        }
+    }
+
+    /// The same checks with another time bound.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Asks both dependencies at once.
+    pub async fn check(&self) -> Report {
+        let postgres = timed(self.timeout, async {
+            sqlx::query_scalar::<_, i32>("SELECT 1")
+                .fetch_one(&self.postgres)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+        let mut conn = self.redis.conn.clone();
+        let redis = timed(self.timeout, async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+        let (postgres, redis) = tokio::join!(postgres, redis);
+        let mut report = Report {
+            status: "ready",
+            postgres,
+            redis,
+        };
+        if !report.is_ready() {
+            report.status = "unavailable";
+        }
+        report
+    }
+}
+
+async fn timed(timeout: Duration, check: impl Future<Output = Result<(), String>>) -> Check {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(timeout, check).await;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!("no answer within {} ms", timeout.as_millis())),
+    };
+    Check {
+        ok: error.is_none(),
+        latency_ms,
+        error,
+    }
+}
+
+/// `GET /healthz`, `GET /readyz`, `GET /metrics`.
+pub fn routes(readiness: Readiness) -> Router {
+    let metrics = crate::telemetry::metrics_handle();
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        body,
+                    )
+                }
+            }),
+        )
+        .with_state(readiness)
+}
+
+async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
+    let report = readiness.check().await;
+    if report.is_ready() {
+        (StatusCode::OK, Json(report))
+    } else {
+        tracing::warn!(failing = ?report.failing(), "not ready");
+        (StatusCode::SERVICE_UNAVAILABLE, Json(report))
+    }
+}

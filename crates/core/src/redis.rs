@@ -1,0 +1,81 @@
+//! Redis: one multiplexed, self-reconnecting connection per process, and key naming.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::RedisConfig;
+
+/// A cheap-to-clone handle on Redis plus the deployment's key prefix.
+#[derive(Clone)]
+pub struct Redis {
+    /// The multiplexed connection; clones share it.
+    pub conn: ConnectionManager,
+    keys: Keys,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis").field("keys", &self.keys).finish()
+    }
+}
+
+impl Redis {
+    /// A connection that is established on first use and re-established after failures, so a
+    /// service starts (not ready) while Redis is away.
+    pub fn connect(config: &RedisConfig) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(config.url.0.expose())?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        Ok(Self {
+            conn: ConnectionManager::new_lazy_with_config(client, manager_config)?,
+            keys: Keys::new(&config.key_prefix),
+        })
+    }
+
+    /// Key naming for this deployment.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+}
+
+/// Builds namespaced keys: `<prefix>:<part>:<part>…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (a trailing `:` is ignored).
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.trim_end_matches(':').to_owned(),
+        }
+    }
+
+    /// `<prefix>:<a>:<b>…`.
+    pub fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keys;
+
+    #[test]
+    fn keys_are_joined_under_the_prefix() {
+        assert_eq!(
+            Keys::new("medsync:").key(&["tg", "update", "42"]),
+            "medsync:tg:update:42"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The schema's invariants, enforced by PostgreSQL itself.
+
+use medsync_core::domain::catalog::{self, WeeklyHours};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use time::macros::{datetime, time};
+use uuid::Uuid;
+
+async fn doctor(pool: &PgPool, name: &str) -> Uuid {
+    let mut conn = pool.acquire().await.unwrap();
+    catalog::upsert_doctor(&mut conn, name, "", 30, &[], &[])
+        .await
+        .unwrap()
+}
+
+async fn patient(pool: &PgPool) -> Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO users (id, telegram_user_id, name) VALUES ($1, $2, 'Pat') RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(rand_telegram_id())
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+fn rand_telegram_id() -> i64 {
+    i64::from(Uuid::new_v4().as_fields().0)
+}
+
+async fn book(
+    pool: &PgPool,
+    doctor: Uuid,
+    patient: Uuid,
+    starts_at: OffsetDateTime,
+    minutes: i64,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source)
+         VALUES ($1, $2, $3, $4, $5, 'api') RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(doctor)
+    .bind(patient)
+    .bind(starts_at)
+    .bind(starts_at + time::Duration::minutes(minutes))
+    .fetch_one(pool)
+    .await
+}
+
+fn constraint(error: &sqlx::Error) -> Option<String> {
+    error
+        .as_database_error()
+        .and_then(|e| e.constraint())
+        .map(str::to_owned)
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn overlapping_bookings_of_one_doctor_are_refused_by_the_database(pool: PgPool) {
+    let dr = doctor(&pool, "Dr. One").await;
+    let (a, b) = (patient(&pool).await, patient(&pool).await);
+    book(&pool, dr, a, datetime!(2030-01-07 09:00 UTC), 30)
+        .await
+        .unwrap();
+
+    let same = book(&pool, dr, b, datetime!(2030-01-07 09:00 UTC), 30)
+        .await
+        .unwrap_err();
+    let overlapping = book(&pool, dr, b, datetime!(2030-01-07 09:15 UTC), 30)
+        .await
+        .unwrap_err();
+    let adjacent = book(&pool, dr, b, datetime!(2030-01-07 09:30 UTC), 30).await;
+
+    assert_eq!(constraint(&same).as_deref(), Some("bookings_no_overlap"));
+    assert_eq!(
+        constraint(&overlapping).as_deref(),
+        Some("bookings_no_overlap")
+    );
+    assert!(adjacent.is_ok(), "{adjacent:?}");
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_cancelled_booking_frees_its_slot_and_other_doctors_are_independent(pool: PgPool) {
+    let (one, two) = (
+        doctor(&pool, "Dr. One").await,
+        doctor(&pool, "Dr. Two").await,
+    );
+    let (a, b) = (patient(&pool).await, patient(&pool).await);
+    let at = datetime!(2030-01-07 10:00 UTC);
+    let first = book(&pool, one, a, at, 30).await.unwrap();
+
+    book(&pool, two, b, at, 30).await.unwrap();
+    sqlx::query("UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $1")
+        .bind(first)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rebooked = book(&pool, one, b, at, 30).await;
+
+    assert!(rebooked.is_ok(), "{rebooked:?}");
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn concurrent_bookings_of_one_slot_leave_exactly_one(pool: PgPool) {
+    let dr = doctor(&pool, "Dr. Busy").await;
+    let mut patients = Vec::new();
+    for _ in 0..20 {
+        patients.push(patient(&pool).await);
+    }
+
+    let attempts = patients.iter().map(|&p| {
+        let pool = pool.clone();
+        async move { book(&pool, dr, p, datetime!(2030-01-08 11:00 UTC), 30).await }
+    });
+    let results = futures_join_all(attempts).await;
+
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    for error in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(constraint(error).as_deref(), Some("bookings_no_overlap"));
+    }
+}
+
+async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let mut order = Vec::new();
+    for (i, f) in futures.enumerate() {
+        order.push(i);
+        set.spawn(async move { (i, f.await) });
+    }
+    let mut out: Vec<(usize, F::Output)> = set.join_all().await;
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, o)| o).collect()
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn overlapping_hours_on_one_weekday_are_refused(pool: PgPool) {
+    let dr = doctor(&pool, "Dr. Hours").await;
+    let mut conn = pool.acquire().await.unwrap();
+    let week = [
+        WeeklyHours {
+            weekday: 1,
+            starts_at: time!(09:00),
+            ends_at: time!(12:00),
+        },
+        WeeklyHours {
+            weekday: 1,
+            starts_at: time!(11:00),
+            ends_at: time!(14:00),
+        },
+    ];
+
+    let error = catalog::set_weekly_schedule(&mut conn, dr, &week)
+        .await
+        .unwrap_err();
+
+    assert!(error.as_database_error().is_some(), "{error}");
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn an_account_must_have_a_way_to_sign_in(pool: PgPool) {
+    let error = sqlx::query(
+        "INSERT INTO users (id, email, name) VALUES ($1, 'a@b.example', 'No password')",
+    )
+    .bind(Uuid::now_v7())
+    .execute(&pool)
+    .await
+    .unwrap_err();
+
+    assert_eq!(constraint(&error).as_deref(), Some("users_can_sign_in"));
+}

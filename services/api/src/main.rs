@@ -1,0 +1,11 @@
+//! `api`: serves the HTTP API; `api healthcheck` asks a running one whether it is ready.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    medsync_core::service::main(
+        medsync_api::SPEC,
+        medsync_api::Config::from_env,
+        |config, shutdown| async move { medsync_api::build(config).await?.run(shutdown).await },
+    )
+}

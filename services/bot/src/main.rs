@@ -1,0 +1,11 @@
+//! `bot`: runs the service; `bot healthcheck` asks a running one whether it is ready.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    medsync_core::service::main(
+        medsync_bot::SPEC,
+        medsync_bot::Config::from_env,
+        |config, shutdown| async move { medsync_bot::build(config).await?.run(shutdown).await },
+    )
+}

@@ -1,0 +1,22 @@
+//! The commands behind `manage`, as functions so tests call them directly.
+
+pub mod seed;
+pub mod wait;
+
+use anyhow::Context as _;
+use medsync_core::config::DatabaseConfig;
+
+/// Applies pending migrations. Two copies started at once are safe: the migrator holds a
+/// PostgreSQL advisory lock, so the second waits, then finds nothing left to apply.
+pub async fn migrate(config: &DatabaseConfig) -> anyhow::Result<()> {
+    let pool = medsync_core::db::pool(config).context("DATABASE_URL")?;
+    medsync_core::db::migrate(&pool)
+        .await
+        .context("applying migrations")?;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await?;
+    tracing::info!(applied, "database schema is up to date");
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `manage`: one-shot administration commands, run once per deploy or by hand.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use medsync_core::config::{ConfigError, DatabaseConfig, Env, RedisConfig, TelemetryConfig};
+use medsync_manage::{seed, wait};
+
+#[derive(Debug, Parser)]
+#[command(name = "manage", version, about = "MedSync administration commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending database migrations (safe when several copies start at once).
+    Migrate,
+    /// Create or update the demo clinic: specialties, doctors with weekly schedules, and the
+    /// admin named by ADMIN_EMAIL/ADMIN_PASSWORD. Running it again changes nothing.
+    Seed,
+    /// Wait until PostgreSQL and Redis answer; exit 1 naming what never answered.
+    WaitReady {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60, env = "WAIT_READY_TIMEOUT_SECONDS")]
+        timeout: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    drop(rustls::crypto::ring::default_provider().install_default());
+    let env = Env::process();
+    let telemetry = match TelemetryConfig::from_env(&env) {
+        Ok(t) => t,
+        Err(e) => return config_failure(&e),
+    };
+    medsync_core::telemetry::init_logs(&telemetry);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("manage: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match cli.command {
+        Command::Migrate => match DatabaseConfig::from_env(&env) {
+            Ok(db) => runtime.block_on(medsync_manage::migrate(&db)),
+            Err(e) => return config_failure(&e),
+        },
+        Command::Seed => match (
+            DatabaseConfig::from_env(&env),
+            seed::AdminConfig::from_env(&env),
+        ) {
+            (Ok(db), Ok(admin)) => runtime
+                .block_on(seed::run(&db, admin.as_ref()))
+                .map(|report| {
+                    tracing::info!(?report, "seeded");
+                }),
+            (Err(e), _) | (_, Err(e)) => return config_failure(&e),
+        },
+        Command::WaitReady { timeout } => {
+            match (DatabaseConfig::from_env(&env), RedisConfig::from_env(&env)) {
+                (Ok(db), Ok(redis)) => {
+                    runtime.block_on(wait::until_ready(&db, &redis, Duration::from_secs(timeout)))
+                }
+                (Err(e), _) | (_, Err(e)) => return config_failure(&e),
+            }
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_failure(error: &ConfigError) -> ExitCode {
+    eprintln!("manage: configuration error: {error}");
+    ExitCode::from(2)
+}

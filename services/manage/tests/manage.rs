@@ -1,0 +1,179 @@
+//! `manage` against a real PostgreSQL.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use medsync_core::config::{DatabaseConfig, DatabaseUrl, Secret};
+use medsync_core::domain::users::Email;
+use medsync_core::testing;
+use medsync_manage::seed::{self, AdminConfig};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+fn database(options: &PgConnectOptions) -> DatabaseConfig {
+    DatabaseConfig {
+        url: DatabaseUrl(Secret::from(testing::database_url(options).as_str())),
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(5),
+    }
+}
+
+async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn two_migrations_started_at_once_both_succeed(
+    pool_options: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let pool = pool_options.connect_with(options.clone()).await.unwrap();
+    let config = database(&options);
+
+    let (first, second) = tokio::join!(
+        medsync_manage::migrate(&config),
+        medsync_manage::migrate(&config)
+    );
+
+    first.unwrap();
+    second.unwrap();
+    let applied = count(&pool, "_sqlx_migrations").await;
+    assert_eq!(applied, medsync_core::db::MIGRATOR.iter().count() as i64);
+    assert_eq!(count(&pool, "bookings").await, 0);
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn seeding_twice_leaves_the_same_clinic(pool: PgPool) {
+    let admin = AdminConfig {
+        email: Email::parse("Admin@Clinic.Example").unwrap(),
+        password: Secret::from("a long enough password"),
+        name: "Admin".to_owned(),
+    };
+
+    let first = seed::seed(&pool, Some(&admin)).await.unwrap();
+    let tables = [
+        "specialties",
+        "doctors",
+        "doctor_specialties",
+        "doctor_schedules",
+        "users",
+    ];
+    let mut after_first = Vec::new();
+    for table in tables {
+        after_first.push(count(&pool, table).await);
+    }
+    let second = seed::seed(&pool, Some(&admin)).await.unwrap();
+    let mut after_second = Vec::new();
+    for table in tables {
+        after_second.push(count(&pool, table).await);
+    }
+
+    assert_eq!(first, second);
+    assert_eq!(after_first, after_second);
+    assert_eq!(after_first[0], 5);
+    assert_eq!(after_first[1], 5);
+    assert_eq!(after_first[4], 1);
+    let (role, hash): (String, String) = sqlx::query_as(
+        "SELECT role::text, password_hash FROM users WHERE email = 'admin@clinic.example'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(role, "admin");
+    assert!(
+        medsync_core::password::verify("a long enough password".to_owned(), hash)
+            .await
+            .unwrap()
+    );
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn seeding_promotes_an_existing_account_to_admin(pool: PgPool) {
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, name, role)
+         VALUES ($1, 'staff@clinic.example', 'x', 'Staff', 'patient')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let admin = AdminConfig {
+        email: Email::parse("staff@clinic.example").unwrap(),
+        password: Secret::from("another long password"),
+        name: "ignored".to_owned(),
+    };
+
+    seed::seed(&pool, Some(&admin)).await.unwrap();
+
+    let role: String =
+        sqlx::query_scalar("SELECT role::text FROM users WHERE email = 'staff@clinic.example'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(role, "admin");
+    assert_eq!(count(&pool, "users").await, 1);
+}
+
+#[tokio::test]
+async fn wait_ready_gives_up_naming_what_never_answered() {
+    let database = DatabaseConfig {
+        url: DatabaseUrl(Secret::from("postgres://medsync:x@127.0.0.1:1/medsync")),
+        max_connections: 1,
+        acquire_timeout: Duration::from_millis(300),
+    };
+    let started = Instant::now();
+
+    let error = medsync_manage::wait::until_ready(
+        &database,
+        &testing::redis_config(),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap_err();
+
+    let message = error.to_string();
+    assert!(message.contains("PostgreSQL"), "{message}");
+    assert!(!message.contains("Redis"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn wait_ready_returns_once_both_answer() {
+    let database = DatabaseConfig {
+        url: DatabaseUrl(Secret::from(
+            std::env::var("DATABASE_URL").unwrap().as_str(),
+        )),
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(2),
+    };
+
+    medsync_manage::wait::until_ready(&database, &testing::redis_config(), Duration::from_secs(10))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn every_command_refuses_a_missing_or_garbage_database_url() {
+    for command in ["migrate", "seed", "wait-ready"] {
+        testing::assert_refuses_bad_database_url(env!("CARGO_BIN_EXE_manage"), &[command]);
+    }
+}
+
+#[test]
+fn seed_refuses_an_admin_email_without_a_password() {
+    let out = testing::run_binary(
+        env!("CARGO_BIN_EXE_manage"),
+        &["seed"],
+        &HashMap::from([
+            ("DATABASE_URL", "postgres://medsync:x@127.0.0.1:1/medsync"),
+            ("ADMIN_EMAIL", "admin@clinic.example"),
+        ]),
+    );
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ADMIN_PASSWORD is not set"), "{stderr}");
+}

@@ -1,0 +1,11 @@
+//! `webhook`: runs the service; `webhook healthcheck` asks a running one whether it is ready.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    medsync_core::service::main(
+        medsync_webhook::SPEC,
+        medsync_webhook::Config::from_env,
+        |config, shutdown| async move { medsync_webhook::build(config).await?.run(shutdown).await },
+    )
+}

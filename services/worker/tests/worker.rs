@@ -1,0 +1,51 @@
+//! The worker over real HTTP, PostgreSQL and Redis.
+
+use std::time::Duration;
+
+use medsync_core::testing::{self, TestApp};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn the_worker_is_ready_and_publishes_the_queue_depth(
+    pool_options: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let pool = pool_options.connect_with(options.clone()).await.unwrap();
+    sqlx::query("INSERT INTO jobs (id, kind) VALUES ($1, 'test.noop'), ($2, 'test.noop')")
+        .bind(uuid::Uuid::now_v7())
+        .bind(uuid::Uuid::now_v7())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let config = medsync_worker::Config {
+        base: testing::base_config(&options),
+        stats_interval: Duration::from_secs(1),
+    };
+    let infra = testing::infra(&config.base);
+    let app = TestApp::spawn(medsync_worker::build_with(config, infra).await.unwrap());
+
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = app.get("/metrics").await.text().await.unwrap();
+        if metrics.contains("medsync_jobs{status=\"queued\"} 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert!(
+        metrics.contains("medsync_jobs{status=\"queued\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("medsync_jobs{status=\"dead\"} 0"),
+        "{metrics}"
+    );
+    app.stop().await.unwrap();
+}
+
+#[test]
+fn the_binary_refuses_a_missing_or_garbage_database_url() {
+    testing::assert_refuses_bad_database_url(env!("CARGO_BIN_EXE_worker"), &[]);
+}

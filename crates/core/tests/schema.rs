@@ -108,32 +108,18 @@ async fn concurrent_bookings_of_one_slot_leave_exactly_one(pool: PgPool) {
         patients.push(patient(&pool).await);
     }
 
-    let attempts = patients.iter().map(|&p| {
+    let mut attempts = tokio::task::JoinSet::new();
+    for p in patients {
         let pool = pool.clone();
-        async move { book(&pool, dr, p, datetime!(2030-01-08 11:00 UTC), 30).await }
-    });
-    let results = futures_join_all(attempts).await;
+        attempts
+            .spawn(async move { book(&pool, dr, p, datetime!(2030-01-08 11:00 UTC), 30).await });
+    }
+    let results = attempts.join_all().await;
 
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
     for error in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(constraint(error).as_deref(), Some("bookings_no_overlap"));
     }
-}
-
-async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: Send + 'static,
-    F::Output: Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    let mut order = Vec::new();
-    for (i, f) in futures.enumerate() {
-        order.push(i);
-        set.spawn(async move { (i, f.await) });
-    }
-    let mut out: Vec<(usize, F::Output)> = set.join_all().await;
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, o)| o).collect()
 }
 
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# e2e-compose.sh — the stack as users run it, end to end, in Docker:
+#
+#   production: builds the images, writes a .env from .env.template (random secrets) and a
+#               self-signed certificate, brings up docker-compose.prod.yml, waits for every
+#               service to be healthy, then checks through nginx: the API over HTTPS, the
+#               HTTP→HTTPS redirect, security headers, /readyz of every service; that every
+#               container runs as non-root; that a bad DATABASE_URL is refused with a message
+#               naming it; that `stop api` is graceful (exit 0) and quick (< 10 s).
+#   development: brings up `--profile dev` with no .env, waits for every service to be
+#               healthy, checks the API and every /readyz through nginx, and non-root.
+#
+# Each stack runs under its own compose project name and ports (E2E_* below) and is removed
+# with its volumes afterwards, also on failure. Prints "N passed, N failed" at the end.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+HTTP_PORT=${E2E_HTTP_PORT:-18080}
+HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
+DEV_HTTP_PORT=${E2E_DEV_HTTP_PORT:-18000}
+PROD_PROJECT=${E2E_PROD_PROJECT:-medsync-e2e}
+DEV_PROJECT=${E2E_DEV_PROJECT:-medsync-e2e-dev}
+WAIT_TIMEOUT=${E2E_WAIT_TIMEOUT:-900}
+export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT
+# The test suite's own connection strings must not leak into the stacks.
+unset DATABASE_URL REDIS_URL
+export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
+
+work=$(mktemp -d)
+passed=0
+failed=0
+prod=(docker compose -p "$PROD_PROJECT" -f docker-compose.prod.yml --env-file "$work/.env")
+# --env-file: an empty one, so that a developer's own .env cannot change what is tested.
+dev=(docker compose -p "$DEV_PROJECT" -f docker-compose.yml --env-file "$work/empty.env" --profile dev)
+
+cleanup() {
+    "${prod[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+    "${dev[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+log() { printf '[e2e] %s\n' "$*"; }
+pass() { passed=$((passed + 1)); log "ok: $*"; }
+fail() { failed=$((failed + 1)); log "FAILED: $*"; }
+check() {  # DESCRIPTION COMMAND...: passes when COMMAND exits 0
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+body_contains() {  # URL TEXT [CURL ARGS...]
+    local url=$1 text=$2 body
+    shift 2
+    body=$(curl -sS --max-time 10 "$@" "$url") || return 1
+    [[ $body == *"$text"* ]] || { log "  $url answered: $body"; return 1; }
+}
+
+status_is() {  # URL CODE [CURL ARGS...]
+    local url=$1 want=$2 got
+    shift 2
+    got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url") || true
+    [[ $got == "$want" ]] || { log "  $url answered $got, expected $want"; return 1; }
+}
+
+header_present() {  # URL HEADER [CURL ARGS...]
+    local url=$1 header=$2
+    shift 2
+    curl -sS -D - -o /dev/null --max-time 10 "$@" "$url" | grep -qi "^$header:"
+}
+
+# Every process of every running container of the project runs under a non-zero uid; a
+# container that has exited (the one-shot migrate) is checked by its configured user.
+all_non_root() {  # COMPOSE...
+    local ok=0 id name uids user
+    for id in $("$@" ps -aq); do
+        name=$(docker inspect -f '{{.Name}}' "$id")
+        if [[ $(docker inspect -f '{{.State.Running}}' "$id") == true ]]; then
+            uids=$(docker top "$id" -eo uid | tail -n +2 | sort -u | tr '\n' ' ')
+            if [[ -z $uids || " $uids" == *" 0 "* ]]; then
+                log "  $name runs processes as uid(s): $uids"
+                ok=1
+            else
+                log "  $name: uid(s) $uids"
+            fi
+        else
+            user=$(docker inspect -f '{{.Config.User}}' "$id")
+            if [[ -z $user || $user == root || $user == 0 || $user == 0:* ]]; then
+                log "  $name (exited) is configured to run as '${user:-root}'"
+                ok=1
+            else
+                log "  $name (exited): user $user"
+            fi
+        fi
+    done
+    return $ok
+}
+
+refuses_bad_database_url() {  # IMAGE [ARGS...]
+    local image=$1 out code
+    shift
+    for value in "" garbage; do
+        code=0
+        out=$(docker run --rm -e DATABASE_URL="$value" -e REDIS_URL=redis://redis:6379 "$image" "$@" 2>&1) || code=$?
+        if [[ $code -eq 0 || $out != *DATABASE_URL* || $out == *panicked* ]]; then
+            log "  $image with DATABASE_URL='$value': exit $code: $out"
+            return 1
+        fi
+    done
+}
+
+graceful_stop() {  # COMPOSE... SERVICE: stop within 10 s with exit code 0
+    local service=${*: -1} started elapsed id code
+    local -a compose=("${@:1:$#-1}")
+    id=$("${compose[@]}" ps -q "$service")
+    started=$(date +%s%N)
+    "${compose[@]}" stop "$service" >/dev/null 2>&1
+    elapsed=$(( ($(date +%s%N) - started) / 1000000 ))
+    code=$(docker inspect -f '{{.State.ExitCode}}' "$id")
+    log "  stop $service: ${elapsed} ms, exit code $code"
+    [[ $elapsed -lt 10000 && $code == 0 ]]
+}
+
+# ---------------------------------------------------------------------------------------------
+log "production stack (project $PROD_PROJECT, https://localhost:$HTTPS_PORT)"
+scripts/make-env.sh "$work/.env" >/dev/null
+scripts/self-signed-cert.sh "$work/certs" localhost >/dev/null
+export TLS_CERT_DIR="$work/certs"
+
+started=$(date +%s)
+if "${prod[@]}" up -d --build --wait --wait-timeout "$WAIT_TIMEOUT"; then
+    pass "production stack healthy ($(( $(date +%s) - started )) s including the build)"
+else
+    fail "production stack did not become healthy"
+    "${prod[@]}" ps -a || true
+    "${prod[@]}" logs --tail 50 || true
+    log "$passed passed, $failed failed"
+    exit 1
+fi
+"${prod[@]}" ps -a
+
+https=https://127.0.0.1:$HTTPS_PORT
+check "GET /api/v1/version over HTTPS through nginx" body_contains "$https/api/v1/version" '"name":"MedSync"' -k
+check "plain HTTP redirects to HTTPS (308)" status_is "http://127.0.0.1:$HTTP_PORT/api/v1/version" 308
+check "HSTS header on HTTPS answers" header_present "$https/api/v1/version" strict-transport-security -k
+check "X-Request-Id returned" header_present "$https/api/v1/version" x-request-id -k
+check "unknown route is a 404 problem" status_is "$https/api/v1/no-such-route" 404 -k
+for service in api webhook bot worker; do
+    check "$service /readyz through nginx" body_contains "$https/_status/$service/readyz" '"status":"ready"' -k
+done
+check "every production container runs as non-root" all_non_root "${prod[@]}"
+for image in api webhook bot worker; do
+    check "$image image refuses an unset or garbage DATABASE_URL" refuses_bad_database_url "medsync/$image:latest"
+done
+check "manage image refuses an unset or garbage DATABASE_URL" refuses_bad_database_url medsync/manage:latest migrate
+check "docker compose stop api is graceful and under 10 s" graceful_stop "${prod[@]}" api
+"${prod[@]}" down -v --remove-orphans >/dev/null 2>&1
+
+# ---------------------------------------------------------------------------------------------
+log "development stack (project $DEV_PROJECT, no .env, http://localhost:$DEV_HTTP_PORT)"
+started=$(date +%s)
+: >"$work/empty.env"
+if "${dev[@]}" up -d --build --wait --wait-timeout "$WAIT_TIMEOUT"; then
+    pass "development stack healthy ($(( $(date +%s) - started )) s including the build)"
+else
+    fail "development stack did not become healthy"
+    "${dev[@]}" ps -a || true
+    "${dev[@]}" logs --tail 80 || true
+    log "$passed passed, $failed failed"
+    exit 1
+fi
+"${dev[@]}" ps -a
+
+http=http://127.0.0.1:$DEV_HTTP_PORT
+check "GET /api/v1/version through the dev nginx" body_contains "$http/api/v1/version" '"name":"MedSync"'
+for service in api webhook bot worker; do
+    check "dev $service /readyz through nginx" body_contains "$http/_status/$service/readyz" '"status":"ready"'
+done
+check "the seed ran: the demo admin exists" bash -c \
+    "[[ \$(\"\${@}\" exec -T db psql -U medsync -tAc \"SELECT count(*) FROM users WHERE role = 'admin'\") == 1 ]]" _ "${dev[@]}"
+check "every development container runs as non-root" all_non_root "${dev[@]}"
+check "docker compose stop api is graceful and under 10 s (dev)" graceful_stop "${dev[@]}" api
+
+log "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -30,7 +30,11 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo chef cook --release --locked --recipe-path recipe.json
-COPY . .
+# Only what the binaries are built from: a change to docs, nginx or scripts rebuilds nothing.
+COPY Cargo.toml Cargo.lock ./
+COPY crates crates
+COPY services services
+COPY migrations migrations
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --workspace --bins \
     && mkdir -p /out \

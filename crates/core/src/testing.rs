@@ -166,3 +166,124 @@ pub fn assert_refuses_bad_database_url(path: &str, args: &[&str]) {
         );
     }
 }
+
+/// A loopback address with a port that was free a moment ago (for binaries, which cannot be
+/// told to use port 0 and report back).
+pub fn free_local_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// A service binary started with `DATABASE_URL`/`REDIS_URL` of the test environment and
+/// `listen_var` set to a free port; it is killed when dropped.
+#[derive(Debug)]
+pub struct RunningBinary {
+    /// The child process.
+    pub child: std::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The path of the binary.
+    pub path: String,
+    /// The variable naming its listen address.
+    pub listen_var: &'static str,
+}
+
+impl RunningBinary {
+    /// Starts `path` and waits (up to 10 s) until its `/healthz` answers.
+    pub async fn start(path: &str, listen_var: &'static str) -> Self {
+        let addr = free_local_addr();
+        let child = std::process::Command::new(path)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", env_url("DATABASE_URL"))
+            .env("REDIS_URL", env_url("REDIS_URL"))
+            .env(listen_var, addr.to_string())
+            .env("LOG_FORMAT", "json")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let running = Self {
+            child,
+            addr,
+            path: path.to_owned(),
+            listen_var,
+        };
+        for _ in 0..100 {
+            if crate::service::probe(&format!("http://{addr}/healthz"))
+                .await
+                .is_ok()
+            {
+                return running;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{path} did not answer /healthz on {addr} within 10 s");
+    }
+
+    /// Runs `<binary> healthcheck` against this process's address; true when it exits 0.
+    pub fn healthcheck(&self) -> bool {
+        healthcheck_exit_code(&self.path, self.listen_var, self.addr) == Some(0)
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and how long it took.
+    pub fn terminate(mut self) -> (Option<i32>, Duration) {
+        let started = std::time::Instant::now();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = started + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return (status.code(), started.elapsed());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit 15 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        drop(self.child.kill());
+        drop(self.child.wait());
+    }
+}
+
+/// The exit code of `<binary> healthcheck` aimed (through `listen_var`) at `addr`.
+pub fn healthcheck_exit_code(path: &str, listen_var: &str, addr: SocketAddr) -> Option<i32> {
+    let addr = addr.to_string();
+    run_binary(
+        path,
+        &["healthcheck"],
+        &HashMap::from([(listen_var, addr.as_str())]),
+    )
+    .status
+    .code()
+}
+
+/// Starts the service binary, checks its `healthcheck` subcommand against it (0) and against
+/// a port where nothing listens (1), then sends SIGTERM: it must exit 0 within 10 s.
+pub async fn assert_binary_lifecycle(path: &str, listen_var: &'static str) {
+    let running = RunningBinary::start(path, listen_var).await;
+    assert!(
+        running.healthcheck(),
+        "{path} healthcheck against a ready service"
+    );
+    assert_eq!(
+        healthcheck_exit_code(path, listen_var, free_local_addr()),
+        Some(1),
+        "{path} healthcheck against nothing"
+    );
+    let (code, took) = running.terminate();
+    assert_eq!(code, Some(0), "{path} exit code after SIGTERM");
+    assert!(
+        took < Duration::from_secs(10),
+        "{path} took {took:?} to stop"
+    );
+}

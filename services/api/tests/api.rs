@@ -116,3 +116,8 @@ async fn metrics_count_requests_by_route(_: PgPoolOptions, options: PgConnectOpt
 fn the_binary_refuses_a_missing_or_garbage_database_url() {
     testing::assert_refuses_bad_database_url(env!("CARGO_BIN_EXE_api"), &[]);
 }
+
+#[tokio::test]
+async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
+    testing::assert_binary_lifecycle(env!("CARGO_BIN_EXE_api"), "API_LISTEN_ADDR").await;
+}

@@ -29,3 +29,8 @@ async fn the_bot_is_ready_and_stops_on_shutdown(_: PgPoolOptions, options: PgCon
 fn the_binary_refuses_a_missing_or_garbage_database_url() {
     testing::assert_refuses_bad_database_url(env!("CARGO_BIN_EXE_bot"), &[]);
 }
+
+#[tokio::test]
+async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
+    testing::assert_binary_lifecycle(env!("CARGO_BIN_EXE_bot"), "BOT_LISTEN_ADDR").await;
+}

@@ -78,7 +78,7 @@ all_non_root() {  # COMPOSE...
     for id in $("$@" ps -aq); do
         name=$(docker inspect -f '{{.Name}}' "$id")
         if [[ $(docker inspect -f '{{.State.Running}}' "$id") == true ]]; then
-            uids=$(docker top "$id" -eo uid | tail -n +2 | sort -u | tr '\n' ' ')
+            uids=$(docker top "$id" -eo pid,uid | awk 'NR > 1 { print $2 }' | sort -u | tr '\n' ' ')
             if [[ -z $uids || " $uids" == *" 0 "* ]]; then
                 log "  $name runs processes as uid(s): $uids"
                 ok=1

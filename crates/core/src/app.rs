@@ -47,7 +47,9 @@ impl App {
         readiness: Readiness,
         routes: Router,
     ) -> anyhow::Result<Self> {
-        let router = crate::http::layered(crate::health::routes(readiness).merge(routes), http);
+        // Probes and scrapes arrive every few seconds: they are kept out of the request log
+        // and the request metrics, which describe the service's real traffic.
+        let router = crate::http::layered(routes, http).merge(crate::health::routes(readiness));
         let server = Server::bind(http, router)
             .await
             .with_context(|| format!("cannot listen on {}", http.listen))?;

@@ -189,11 +189,13 @@ pub struct RunningBinary {
 }
 
 impl RunningBinary {
-    /// Starts `path` and waits (up to 10 s) until its `/healthz` answers.
-    pub async fn start(path: &str, listen_var: &'static str) -> Self {
+    /// Starts `path` (with `extra` variables) and waits (up to 10 s) until its `/healthz`
+    /// answers.
+    pub async fn start(path: &str, listen_var: &'static str, extra: &[(&str, &str)]) -> Self {
         let addr = free_local_addr();
         let child = std::process::Command::new(path)
             .env_clear()
+            .envs(extra.iter().copied())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", env_url("DATABASE_URL"))
             .env("REDIS_URL", env_url("REDIS_URL"))
@@ -267,10 +269,11 @@ pub fn healthcheck_exit_code(path: &str, listen_var: &str, addr: SocketAddr) -> 
     .code()
 }
 
-/// Starts the service binary, checks its `healthcheck` subcommand against it (0) and against
-/// a port where nothing listens (1), then sends SIGTERM: it must exit 0 within 10 s.
-pub async fn assert_binary_lifecycle(path: &str, listen_var: &'static str) {
-    let running = RunningBinary::start(path, listen_var).await;
+/// Starts the service binary (with `extra` variables), checks its `healthcheck` subcommand
+/// against it (0) and against a port where nothing listens (1), then sends SIGTERM: it must
+/// exit 0 within 10 s.
+pub async fn assert_binary_lifecycle(path: &str, listen_var: &'static str, extra: &[(&str, &str)]) {
+    let running = RunningBinary::start(path, listen_var, extra).await;
     assert!(
         running.healthcheck(),
         "{path} healthcheck against a ready service"

@@ -1,17 +1,40 @@
 //! The MedSync HTTP API: what the clinic's web and mobile clients call.
 //!
-//! [`build`] returns an [`App`] bound to its port, so tests start the very same application the
-//! binary runs.
+//! Routes live in [`routes`], one module per resource; the booking rules they call live in the
+//! shared domain code (`medsync_core::domain`), which the bot calls too. [`build`] returns an
+//! [`App`] bound to its port, so tests start the very same application the binary runs.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod rate_limit;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use medsync_core::app::App;
-use medsync_core::config::{ConfigError, Env, Source};
-use medsync_core::infra::{BaseConfig, Infra};
+use medsync_core::infra::Infra;
 use medsync_core::service::Spec;
 use serde::Serialize;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use config::Config;
+
+use crate::auth::Tokens;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The api service.
 pub const SPEC: Spec = Spec {
@@ -21,20 +44,50 @@ pub const SPEC: Spec = Spec {
     default_port: 8080,
 };
 
-/// Everything the api reads from the environment.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Listen address, PostgreSQL, Redis.
-    pub base: BaseConfig,
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "MedSync API",
+        description = "Appointment booking for a clinic: accounts, catalog, free slots, bookings.\n\n\
+            Errors are RFC 9457 problem details (`application/problem+json`). Sign in at \
+            `/api/v1/auth/login` and send the access token as `Authorization: Bearer <token>`.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "meta", description = "About this API"),
+        (name = "auth", description = "Accounts and tokens"),
+        (name = "users", description = "One's own account"),
+        (name = "catalog", description = "Specialties, doctors, schedules, free slots"),
+        (name = "bookings", description = "Appointments"),
+        (name = "telegram", description = "Linking a Telegram account"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
 }
 
-impl Config {
-    /// Reads the api's variables.
-    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        Ok(Self {
-            base: BaseConfig::from_env(env, &SPEC)?,
-        })
-    }
+/// The OpenAPI document and the routes it describes.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(info))
+        .merge(routes::router())
+        .split_for_parts()
 }
 
 /// Connects (lazily) and binds the listen address.
@@ -45,26 +98,64 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
 /// [`build`] with connections made by the caller (tests pass a fresh database).
 pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
-    App::bind(&config.base.http, infra.readiness(), routes()).await
+    let tokens = Tokens::new(&config.secret_key, config.algorithm, config.access_ttl);
+    // Verified against when an email is unknown: the same work as for a wrong password.
+    let dummy_hash = medsync_core::password::hash(auth::dummy_password()).await?;
+    let state = AppState {
+        infra: infra.clone(),
+        config: Arc::new(config),
+        tokens,
+        dummy_hash: Arc::new(dummy_hash),
+    };
+    let router = router(state.clone());
+    App::bind(&state.config.base.http, infra.readiness(), router).await
 }
 
-fn routes() -> Router {
-    Router::new()
-        .route("/api/v1", get(info))
-        .route("/api/v1/", get(info))
-        .route("/api/v1/version", get(info))
+fn router(state: AppState) -> Router {
+    let (api_routes, openapi) = api();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(state.config.cors_origins.0.clone()))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(3600));
+    let max_body = state.config.max_body_bytes;
+    api_routes
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CompressionLayer::new())
+        .layer(cors)
 }
 
 /// What this API is and which version answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Info {
+    /// `MedSync`.
     name: &'static str,
+    /// `api`.
     service: &'static str,
+    /// The release.
     version: &'static str,
+    /// `v1`.
     api: &'static str,
 }
 
+/// This API's name and version.
+#[utoipa::path(get, path = "/api/v1/version", tag = "meta", responses((status = 200, description = "Name and version", body = Info)))]
 async fn info() -> axum::Json<Info> {
     axum::Json(Info {
         name: "MedSync",
@@ -74,18 +165,14 @@ async fn info() -> axum::Json<Info> {
     })
 }
 
-/// RFC 9457 problem details for an unknown route.
-async fn not_found(uri: Uri) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": "Not Found",
-        "status": 404,
-        "detail": format!("no route for {}", uri.path()),
-    });
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
+async fn not_found(uri: axum::http::Uri) -> Response {
+    ApiError::NotFound(format!("no route for {}", uri.path())).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::Status(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route".to_owned(),
     )
-        .into_response()
+    .into_response()
 }

@@ -29,5 +29,6 @@ fn the_binary_refuses_a_missing_or_garbage_database_url() {
 
 #[tokio::test]
 async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
-    testing::assert_binary_lifecycle(env!("CARGO_BIN_EXE_webhook"), "WEBHOOK_LISTEN_ADDR").await;
+    testing::assert_binary_lifecycle(env!("CARGO_BIN_EXE_webhook"), "WEBHOOK_LISTEN_ADDR", &[])
+        .await;
 }

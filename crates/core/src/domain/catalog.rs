@@ -137,3 +137,458 @@ pub async fn set_weekly_schedule(
     }
     Ok(())
 }
+
+/// A doctor's weekly hours, by weekday and start.
+pub async fn weekly_schedule(
+    conn: &mut PgConnection,
+    doctor_id: Uuid,
+) -> Result<Vec<WeeklyHours>, sqlx::Error> {
+    let rows: Vec<(i16, Time, Time)> = sqlx::query_as(
+        "SELECT weekday, starts_at, ends_at FROM doctor_schedules
+         WHERE doctor_id = $1 ORDER BY weekday, starts_at",
+    )
+    .bind(doctor_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(weekday, starts_at, ends_at)| WeeklyHours {
+            weekday,
+            starts_at,
+            ends_at,
+        })
+        .collect())
+}
+
+/// A doctor as the catalog shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doctor {
+    /// Its id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// A few words for patients.
+    pub bio: String,
+    /// Length of one appointment.
+    pub slot_minutes: i32,
+    /// The doctor's own account, if any.
+    pub user_id: Option<Uuid>,
+    /// Specialties.
+    pub specialties: Vec<Specialty>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DoctorRow {
+    id: Uuid,
+    name: String,
+    bio: String,
+    slot_minutes: i32,
+    user_id: Option<Uuid>,
+    specialties: sqlx::types::Json<Vec<SpecialtyJson>>,
+}
+
+#[derive(serde::Deserialize)]
+struct SpecialtyJson {
+    id: Uuid,
+    slug: String,
+    name: String,
+    description: String,
+}
+
+impl From<DoctorRow> for Doctor {
+    fn from(r: DoctorRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            bio: r.bio,
+            slot_minutes: r.slot_minutes,
+            user_id: r.user_id,
+            specialties: r
+                .specialties
+                .0
+                .into_iter()
+                .map(|s| Specialty {
+                    id: s.id,
+                    slug: s.slug,
+                    name: s.name,
+                    description: s.description,
+                })
+                .collect(),
+        }
+    }
+}
+
+const DOCTOR_SELECT: &str = "SELECT d.id, d.name, d.bio, d.slot_minutes, d.user_id,
+    COALESCE((SELECT json_agg(json_build_object('id', s.id, 'slug', s.slug, 'name', s.name,
+                'description', s.description) ORDER BY s.name)
+              FROM doctor_specialties ds JOIN specialties s ON s.id = ds.specialty_id
+              WHERE ds.doctor_id = d.id), '[]') AS specialties
+    FROM doctors d";
+
+/// Active doctors, by name: optionally of one specialty and/or whose name contains `search`
+/// (case-insensitive). Returns one page and the total.
+pub async fn list_doctors(
+    conn: &mut PgConnection,
+    specialty: Option<Uuid>,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Doctor>, i64), sqlx::Error> {
+    let pattern = search.map(|s| {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{}%", escaped.to_lowercase())
+    });
+    let condition = "d.active
+        AND ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM doctor_specialties x
+                                        WHERE x.doctor_id = d.id AND x.specialty_id = $1))
+        AND ($2::text IS NULL OR lower(d.name) LIKE $2)";
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM doctors d WHERE {condition}"
+    )))
+    .bind(specialty)
+    .bind(pattern.as_deref())
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows: Vec<DoctorRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{DOCTOR_SELECT} WHERE {condition} ORDER BY d.name, d.id LIMIT $3 OFFSET $4"
+    )))
+    .bind(specialty)
+    .bind(pattern.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((rows.into_iter().map(Doctor::from).collect(), total))
+}
+
+/// An active doctor.
+pub async fn get_doctor(conn: &mut PgConnection, id: Uuid) -> Result<Option<Doctor>, sqlx::Error> {
+    let row: Option<DoctorRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{DOCTOR_SELECT} WHERE d.id = $1 AND d.active"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Doctor::from))
+}
+
+/// What [`create_doctor`] and [`update_doctor`] write; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct DoctorChange {
+    /// Display name.
+    pub name: Option<String>,
+    /// Bio.
+    pub bio: Option<String>,
+    /// Appointment length.
+    pub slot_minutes: Option<i32>,
+    /// Replaces the specialties.
+    pub specialty_ids: Option<Vec<Uuid>>,
+    /// Links the doctor's account (`Some(None)` unlinks).
+    pub user_id: Option<Option<Uuid>>,
+}
+
+/// Why a catalog write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A referenced specialty or user does not exist.
+    #[error("{0} does not exist")]
+    Missing(&'static str),
+    /// A unique value is taken (specialty slug or name, a user already linked to a doctor).
+    #[error("{0} is already taken")]
+    Taken(&'static str),
+    /// Weekly hours overlap on one weekday.
+    #[error("weekly hours overlap on one weekday")]
+    Overlap,
+    /// Nothing with this id.
+    #[error("not found")]
+    NotFound,
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn classify(error: sqlx::Error) -> CatalogError {
+    let constraint = error
+        .as_database_error()
+        .and_then(|e| e.constraint())
+        .map(str::to_owned);
+    match constraint.as_deref() {
+        Some("doctor_specialties_specialty_id_fkey") => CatalogError::Missing("a specialty"),
+        Some("doctors_user_id_fkey") => CatalogError::Missing("the user"),
+        Some("doctors_user_id_key") => CatalogError::Taken("this user"),
+        Some("specialties_slug_key") => CatalogError::Taken("the slug"),
+        Some("specialties_name_key") => CatalogError::Taken("the name"),
+        Some("doctor_schedules_doctor_id_weekday_tsrange_excl") => CatalogError::Overlap,
+        Some(c) if c.starts_with("doctor_schedules") => CatalogError::Overlap,
+        _ => CatalogError::Database(error),
+    }
+}
+
+/// Creates a doctor (name required) in the caller's transaction.
+pub async fn create_doctor(
+    conn: &mut PgConnection,
+    change: &DoctorChange,
+) -> Result<Doctor, CatalogError> {
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO doctors (id, name, bio, slot_minutes, user_id) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(change.name.as_deref().unwrap_or_default())
+    .bind(change.bio.as_deref().unwrap_or_default())
+    .bind(change.slot_minutes.unwrap_or(30))
+    .bind(change.user_id.flatten())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(classify)?;
+    set_specialties(
+        conn,
+        id,
+        change.specialty_ids.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    link_doctor_account(conn, change.user_id.flatten()).await?;
+    get_doctor(conn, id).await?.ok_or(CatalogError::NotFound)
+}
+
+/// Updates an active doctor in the caller's transaction.
+pub async fn update_doctor(
+    conn: &mut PgConnection,
+    id: Uuid,
+    change: &DoctorChange,
+) -> Result<Doctor, CatalogError> {
+    let updated = sqlx::query(
+        "UPDATE doctors SET name = COALESCE($2, name), bio = COALESCE($3, bio),
+            slot_minutes = COALESCE($4, slot_minutes),
+            user_id = CASE WHEN $5 THEN $6 ELSE user_id END, updated_at = now()
+         WHERE id = $1 AND active",
+    )
+    .bind(id)
+    .bind(change.name.as_deref())
+    .bind(change.bio.as_deref())
+    .bind(change.slot_minutes)
+    .bind(change.user_id.is_some())
+    .bind(change.user_id.flatten())
+    .execute(&mut *conn)
+    .await
+    .map_err(classify)?
+    .rows_affected();
+    if updated == 0 {
+        return Err(CatalogError::NotFound);
+    }
+    if let Some(ids) = &change.specialty_ids {
+        set_specialties(conn, id, ids).await?;
+    }
+    link_doctor_account(conn, change.user_id.flatten()).await?;
+    get_doctor(conn, id).await?.ok_or(CatalogError::NotFound)
+}
+
+/// A user linked to a doctor signs in as a doctor.
+async fn link_doctor_account(
+    conn: &mut PgConnection,
+    user_id: Option<Uuid>,
+) -> Result<(), CatalogError> {
+    if let Some(user_id) = user_id {
+        sqlx::query("UPDATE users SET role = 'doctor', updated_at = now() WHERE id = $1 AND role = 'patient'")
+            .bind(user_id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn set_specialties(
+    conn: &mut PgConnection,
+    id: Uuid,
+    specialty_ids: &[Uuid],
+) -> Result<(), CatalogError> {
+    sqlx::query("DELETE FROM doctor_specialties WHERE doctor_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO doctor_specialties (doctor_id, specialty_id)
+         SELECT $1, s FROM unnest($2::uuid[]) AS s ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(specialty_ids)
+    .execute(conn)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
+/// Retires a doctor: hidden from the catalog and offers no slots; past and future bookings
+/// stay as they are. Returns whether an active doctor was retired.
+pub async fn retire_doctor(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE doctors SET active = false, updated_at = now() WHERE id = $1 AND active",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Replaces an active doctor's weekly schedule, refusing overlaps.
+pub async fn replace_schedule(
+    conn: &mut PgConnection,
+    doctor_id: Uuid,
+    week: &[WeeklyHours],
+) -> Result<(), CatalogError> {
+    let active: Option<bool> =
+        sqlx::query_scalar("SELECT active FROM doctors WHERE id = $1 FOR UPDATE")
+            .bind(doctor_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if active != Some(true) {
+        return Err(CatalogError::NotFound);
+    }
+    set_weekly_schedule(conn, doctor_id, week)
+        .await
+        .map_err(classify)
+}
+
+/// Creates a specialty.
+pub async fn create_specialty(
+    conn: &mut PgConnection,
+    slug: &str,
+    name: &str,
+    description: &str,
+) -> Result<Specialty, CatalogError> {
+    sqlx::query_as(
+        "INSERT INTO specialties (id, slug, name, description) VALUES ($1, $2, $3, $4)
+         RETURNING id, slug, name, description",
+    )
+    .bind(Uuid::now_v7())
+    .bind(slug)
+    .bind(name)
+    .bind(description)
+    .fetch_one(conn)
+    .await
+    .map_err(classify)
+}
+
+/// Updates a specialty; `None` keeps a field.
+pub async fn update_specialty(
+    conn: &mut PgConnection,
+    id: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<Specialty, CatalogError> {
+    let row: Option<Specialty> = sqlx::query_as(
+        "UPDATE specialties SET name = COALESCE($2, name), description = COALESCE($3, description)
+         WHERE id = $1 RETURNING id, slug, name, description",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .fetch_optional(conn)
+    .await
+    .map_err(classify)?;
+    row.ok_or(CatalogError::NotFound)
+}
+
+/// Deletes a specialty (doctors keep their other specialties). Returns whether it existed.
+pub async fn delete_specialty(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM specialties WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// A period a doctor is away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeOff {
+    /// Its id.
+    pub id: Uuid,
+    /// Start.
+    pub starts_at: jiff::Timestamp,
+    /// End (exclusive).
+    pub ends_at: jiff::Timestamp,
+    /// Why.
+    pub reason: String,
+}
+
+/// Records time off for an active doctor.
+pub async fn add_time_off(
+    conn: &mut PgConnection,
+    doctor_id: Uuid,
+    starts_at: jiff::Timestamp,
+    ends_at: jiff::Timestamp,
+    reason: &str,
+) -> Result<TimeOff, CatalogError> {
+    let active: Option<bool> = sqlx::query_scalar("SELECT active FROM doctors WHERE id = $1")
+        .bind(doctor_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if active != Some(true) {
+        return Err(CatalogError::NotFound);
+    }
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO doctor_time_off (id, doctor_id, period, reason)
+         VALUES ($1, $2, tstzrange($3, $4, '[)'), $5)",
+    )
+    .bind(id)
+    .bind(doctor_id)
+    .bind(super::clock::to_db(starts_at))
+    .bind(super::clock::to_db(ends_at))
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(TimeOff {
+        id,
+        starts_at,
+        ends_at,
+        reason: reason.to_owned(),
+    })
+}
+
+/// A doctor's time off ending after `after`, by start.
+pub async fn list_time_off(
+    conn: &mut PgConnection,
+    doctor_id: Uuid,
+    after: jiff::Timestamp,
+) -> Result<Vec<TimeOff>, sqlx::Error> {
+    let rows: Vec<(Uuid, time::OffsetDateTime, time::OffsetDateTime, String)> = sqlx::query_as(
+        "SELECT id, lower(period), upper(period), reason FROM doctor_time_off
+         WHERE doctor_id = $1 AND upper(period) > $2 ORDER BY lower(period)",
+    )
+    .bind(doctor_id)
+    .bind(super::clock::to_db(after))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, a, b, reason)| TimeOff {
+            id,
+            starts_at: super::clock::from_db(a),
+            ends_at: super::clock::from_db(b),
+            reason,
+        })
+        .collect())
+}
+
+/// Deletes one time-off entry of a doctor. Returns whether it existed.
+pub async fn delete_time_off(
+    conn: &mut PgConnection,
+    doctor_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM doctor_time_off WHERE id = $1 AND doctor_id = $2")
+            .bind(id)
+            .bind(doctor_id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}

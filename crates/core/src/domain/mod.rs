@@ -2,6 +2,12 @@
 //! Services translate HTTP requests or chat messages into calls of these functions; nothing
 //! here knows about axum or teloxide.
 
+pub mod bookings;
 pub mod catalog;
+pub mod clock;
+pub mod idempotency;
 pub mod jobs;
+pub mod sessions;
+pub mod slots;
+pub mod telegram_links;
 pub mod users;

@@ -79,9 +79,252 @@ pub async fn upsert_admin(
     .await
 }
 
+/// A password a person chose: 10 to 128 characters (longer ones only make hashing a
+/// denial-of-service lever), not only letters or only digits, and not on the list of the most
+/// common ones.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([REDACTED])")
+    }
+}
+
+const COMMON_PASSWORDS: &[&str] = &[
+    "password123",
+    "1234567890",
+    "qwertyuiop",
+    "password1234",
+    "iloveyou123",
+    "1q2w3e4r5t",
+    "qwerty12345",
+    "abc1234567",
+    "letmein1234",
+    "welcome123",
+    "passw0rd123",
+    "admin12345",
+];
+
+impl Password {
+    /// Checks `raw` against the rules above.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let chars = raw.chars().count();
+        if chars < 10 {
+            return Err("must be at least 10 characters");
+        }
+        if chars > 128 {
+            return Err("must be at most 128 characters");
+        }
+        let all_letters = raw.chars().all(char::is_alphabetic);
+        let all_digits = raw.chars().all(|c| c.is_ascii_digit());
+        if all_letters || all_digits {
+            return Err("must mix letters with digits or symbols");
+        }
+        if COMMON_PASSWORDS.contains(&raw.to_lowercase().as_str()) {
+            return Err("is too common");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The password, for hashing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A person's display name: 1 to 200 characters after trimming, no control characters.
+pub fn parse_name(raw: &str) -> Result<String, &'static str> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.chars().count() > 200 {
+        return Err("must be at most 200 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(name.to_owned())
+}
+
+/// A phone number: digits with optional `+`, spaces, dashes, dots and parentheses; 5 to 20
+/// digits. Stored as given (trimmed).
+pub fn parse_phone(raw: &str) -> Result<String, &'static str> {
+    let phone = raw.trim();
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let allowed = phone
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || " -.()".contains(c) || (c == '+' && i == 0));
+    if allowed && (5..=20).contains(&digits) && phone.len() <= 32 {
+        Ok(phone.to_owned())
+    } else {
+        Err("must be a phone number such as +49 30 1234567")
+    }
+}
+
+/// An account as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    /// Its id.
+    pub id: Uuid,
+    /// Sign-in email, when it has one.
+    pub email: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// Linked Telegram account.
+    pub telegram_user_id: Option<i64>,
+}
+
+const USER_COLUMNS: &str = "id, email, name, phone, role, telegram_user_id";
+
+/// What [`register`] refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// An account with this email exists.
+    #[error("an account with this email exists")]
+    EmailTaken,
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Creates a patient account.
+pub async fn register(
+    db: impl PgExecutor<'_>,
+    email: &Email,
+    password_hash: &str,
+    name: &str,
+    phone: Option<&str>,
+) -> Result<User, RegisterError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO users (id, email, password_hash, name, phone, role)
+         VALUES ($1, $2, $3, $4, $5, 'patient') RETURNING {USER_COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(email.as_str())
+    .bind(password_hash)
+    .bind(name)
+    .bind(phone)
+    .fetch_one(db)
+    .await
+    .map_err(|e| {
+        if e.as_database_error().and_then(|d| d.constraint()) == Some("users_email_key") {
+            RegisterError::EmailTaken
+        } else {
+            RegisterError::Database(e)
+        }
+    })
+}
+
+/// The account with this email and its password hash, for signing in.
+pub async fn credentials(
+    db: impl PgExecutor<'_>,
+    email: &Email,
+) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: User,
+        password_hash: Option<String>,
+    }
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
+    )))
+    .bind(email.as_str())
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.user, r.password_hash)))
+}
+
+/// The account with this id.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The stored password hash of an account (none for Telegram-only accounts).
+pub async fn password_hash(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Changes to one's own account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    /// New display name.
+    pub name: Option<String>,
+    /// New phone; `Some(None)` removes it.
+    pub phone: Option<Option<String>>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+}
+
+/// Applies `change` to the account and returns it.
+pub async fn update_profile(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    change: &ProfileChange,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE users SET
+            name = COALESCE($2, name),
+            phone = CASE WHEN $3 THEN $4 ELSE phone END,
+            password_hash = COALESCE($5, password_hash),
+            updated_at = now()
+         WHERE id = $1 RETURNING {USER_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(change.name.as_deref())
+    .bind(change.phone.is_some())
+    .bind(change.phone.clone().flatten())
+    .bind(change.password_hash.as_deref())
+    .fetch_optional(db)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Email;
+    use super::{Email, Password, parse_phone};
+
+    #[test]
+    fn weak_or_overlong_passwords_are_refused() {
+        for weak in [
+            "short1!",
+            "onlyletterslong",
+            "12345678901",
+            "Password123",
+            &"a1".repeat(65),
+        ] {
+            assert!(Password::parse(weak).is_err(), "{weak:?} accepted");
+        }
+        assert!(Password::parse("correct horse 42").is_ok());
+    }
+
+    #[test]
+    fn phones_are_checked() {
+        assert!(parse_phone("+49 (30) 123-4567").is_ok());
+        for bad in ["12", "call me", "+1+2345678", "1234567890123456789012"] {
+            assert!(parse_phone(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

@@ -3,10 +3,10 @@
 use medsync_core::testing::{self, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+mod common;
+
 async fn spawn(options: &PgConnectOptions) -> TestApp {
-    let config = medsync_api::Config {
-        base: testing::base_config(options),
-    };
+    let config = common::config(options, &[]);
     let infra = testing::infra(&config.base);
     TestApp::spawn(medsync_api::build_with(config, infra).await.unwrap())
 }
@@ -44,9 +44,7 @@ async fn healthz_and_readyz_answer_when_postgres_and_redis_do(
 #[tokio::test]
 async fn readyz_is_503_naming_postgres_when_it_is_unreachable() {
     let infra = testing::infra_without_postgres();
-    let config = medsync_api::Config {
-        base: testing::base_config(&PgConnectOptions::new().database("unused")),
-    };
+    let config = common::config(&PgConnectOptions::new().database("unused"), &[]);
     let app = TestApp::spawn(medsync_api::build_with(config, infra).await.unwrap());
 
     let ready = app.get("/readyz").await;
@@ -119,5 +117,10 @@ fn the_binary_refuses_a_missing_or_garbage_database_url() {
 
 #[tokio::test]
 async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
-    testing::assert_binary_lifecycle(env!("CARGO_BIN_EXE_api"), "API_LISTEN_ADDR").await;
+    testing::assert_binary_lifecycle(
+        env!("CARGO_BIN_EXE_api"),
+        "API_LISTEN_ADDR",
+        &[("SECRET_KEY", common::SECRET_KEY)],
+    )
+    .await;
 }

@@ -1,0 +1,420 @@
+//! Booking and cancelling: the one implementation the API and the bot both call.
+//!
+//! A booking is accepted only for a real slot of the doctor's schedule (not in time off, not in
+//! the past). Whether the slot is still free is decided by PostgreSQL: the insert either wins
+//! or hits the `bookings_no_overlap` exclusion constraint, so two concurrent requests can never
+//! both succeed. The booking's jobs (confirmation now, reminders before the visit) are enqueued
+//! in the same transaction.
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::clock::{from_db, to_db};
+use super::jobs::{self, BookingPayload, Job, ReminderPayload};
+use super::slots;
+use super::users::Role;
+
+/// Where a booking stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "booking_status", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    /// Booked.
+    Confirmed,
+    /// Cancelled by the patient or the clinic.
+    Cancelled,
+    /// The visit took place.
+    Completed,
+    /// The patient did not come.
+    NoShow,
+}
+
+/// Where a booking was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "booking_source", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum BookingSource {
+    /// Through the HTTP API.
+    Api,
+    /// Through the Telegram bot.
+    Telegram,
+    /// By clinic staff.
+    Admin,
+}
+
+/// A booking with its doctor's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    /// Its id.
+    pub id: Uuid,
+    /// The doctor.
+    pub doctor_id: Uuid,
+    /// The doctor's name.
+    pub doctor_name: String,
+    /// The patient.
+    pub patient_id: Uuid,
+    /// Start.
+    pub starts_at: Timestamp,
+    /// End (exclusive).
+    pub ends_at: Timestamp,
+    /// State.
+    pub status: BookingStatus,
+    /// Where it was made.
+    pub source: BookingSource,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it was cancelled.
+    pub cancelled_at: Option<Timestamp>,
+}
+
+#[derive(sqlx::FromRow)]
+struct BookingRow {
+    id: Uuid,
+    doctor_id: Uuid,
+    doctor_name: String,
+    patient_id: Uuid,
+    starts_at: time::OffsetDateTime,
+    ends_at: time::OffsetDateTime,
+    status: BookingStatus,
+    source: BookingSource,
+    created_at: time::OffsetDateTime,
+    cancelled_at: Option<time::OffsetDateTime>,
+}
+
+impl From<BookingRow> for Booking {
+    fn from(r: BookingRow) -> Self {
+        Self {
+            id: r.id,
+            doctor_id: r.doctor_id,
+            doctor_name: r.doctor_name,
+            patient_id: r.patient_id,
+            starts_at: from_db(r.starts_at),
+            ends_at: from_db(r.ends_at),
+            status: r.status,
+            source: r.source,
+            created_at: from_db(r.created_at),
+            cancelled_at: r.cancelled_at.map(from_db),
+        }
+    }
+}
+
+const SELECT: &str = "SELECT b.id, b.doctor_id, d.name AS doctor_name, b.patient_id, b.starts_at,
+        b.ends_at, b.status, b.source, b.created_at, b.cancelled_at
+    FROM bookings b JOIN doctors d ON d.id = b.doctor_id";
+
+/// The clinic's booking rules.
+#[derive(Debug, Clone)]
+pub struct BookingRules {
+    /// The clinic's time zone: weekly hours are local times in it.
+    pub timezone: TimeZone,
+    /// Reminders are sent this long before a visit (those already past when booking are not).
+    pub reminder_offsets: Vec<SignedDuration>,
+    /// Patients may cancel up to this long before the visit; admins always.
+    pub cancellation_notice: SignedDuration,
+}
+
+/// Why a booking or cancellation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BookingError {
+    /// No active doctor with this id.
+    #[error("no such doctor")]
+    DoctorNotFound,
+    /// The start is not a slot of the doctor's schedule (or is in time off, or past).
+    #[error("not a slot of this doctor's schedule")]
+    NotASlot,
+    /// Someone else holds an overlapping booking.
+    #[error("this slot is already taken")]
+    Taken,
+    /// No booking with this id visible to the caller.
+    #[error("no such booking")]
+    NotFound,
+    /// The booking is cancelled already, or is in the past.
+    #[error("the booking cannot be cancelled any more")]
+    NotCancellable,
+    /// Patients may not cancel this close to the visit.
+    #[error("bookings can be cancelled up to {hours} hours before the visit")]
+    TooLateToCancel {
+        /// The notice required.
+        hours: i64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The user.
+    pub user_id: Uuid,
+    /// Their role.
+    pub role: Role,
+}
+
+/// Books `starts_at` with `doctor_id` for `patient_id` and enqueues its jobs, all in the
+/// caller's transaction (`conn` must be inside one). Returns the booking.
+pub async fn book(
+    conn: &mut PgConnection,
+    rules: &BookingRules,
+    patient_id: Uuid,
+    doctor_id: Uuid,
+    starts_at: Timestamp,
+    source: BookingSource,
+    now: Timestamp,
+) -> Result<Booking, BookingError> {
+    let window_end = starts_at
+        .checked_add(SignedDuration::from_secs(1))
+        .map_err(|_| BookingError::NotASlot)?;
+    let calendar = slots::load_calendar(conn, doctor_id, starts_at, window_end)
+        .await?
+        .ok_or(BookingError::DoctorNotFound)?;
+    // Whether it is free is the exclusion constraint's decision, not this check's.
+    let slot = slots::schedule_slots(&calendar, &rules.timezone, starts_at, window_end, now, true)
+        .into_iter()
+        .find(|s| s.starts_at == starts_at)
+        .ok_or(BookingError::NotASlot)?;
+
+    let id = Uuid::now_v7();
+    let inserted = sqlx::query(
+        "INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(doctor_id)
+    .bind(patient_id)
+    .bind(to_db(slot.starts_at))
+    .bind(to_db(slot.ends_at))
+    .bind(source)
+    .execute(&mut *conn)
+    .await;
+    if let Err(error) = inserted {
+        let overlap = error
+            .as_database_error()
+            .and_then(|e| e.constraint())
+            .is_some_and(|c| c == "bookings_no_overlap");
+        return Err(if overlap {
+            BookingError::Taken
+        } else {
+            BookingError::Database(error)
+        });
+    }
+
+    let payload = BookingPayload {
+        v: 1,
+        booking_id: id,
+    };
+    jobs::enqueue(conn, &Job::BookingConfirmation(payload), to_db(now)).await?;
+    for offset in &rules.reminder_offsets {
+        let Ok(run_at) = slot.starts_at.checked_sub(*offset) else {
+            continue;
+        };
+        if run_at > now {
+            let reminder = ReminderPayload {
+                v: 1,
+                booking_id: id,
+                minutes_before: offset.as_mins(),
+            };
+            jobs::enqueue(conn, &Job::BookingReminder(reminder), to_db(run_at)).await?;
+        }
+    }
+    get(conn, id).await?.ok_or(BookingError::NotFound)
+}
+
+/// Cancels a booking the actor may see: its patient up to the notice period before the visit,
+/// admins at any time. Drops its queued reminders and enqueues the cancellation notice, in the
+/// caller's transaction.
+pub async fn cancel(
+    conn: &mut PgConnection,
+    rules: &BookingRules,
+    booking_id: Uuid,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<Booking, BookingError> {
+    let row: Option<(Uuid, time::OffsetDateTime, BookingStatus)> = sqlx::query_as(
+        "SELECT patient_id, starts_at, status FROM bookings WHERE id = $1 FOR UPDATE",
+    )
+    .bind(booking_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((patient_id, starts_at, status)) = row else {
+        return Err(BookingError::NotFound);
+    };
+    let is_admin = actor.role == Role::Admin;
+    if !is_admin && patient_id != actor.user_id {
+        return Err(BookingError::NotFound);
+    }
+    let starts_at = from_db(starts_at);
+    if status != BookingStatus::Confirmed || starts_at <= now {
+        return Err(BookingError::NotCancellable);
+    }
+    if !is_admin {
+        let deadline = starts_at
+            .checked_sub(rules.cancellation_notice)
+            .unwrap_or(Timestamp::MIN);
+        if now > deadline {
+            return Err(BookingError::TooLateToCancel {
+                hours: rules.cancellation_notice.as_hours(),
+            });
+        }
+    }
+    sqlx::query(
+        "UPDATE bookings SET status = 'cancelled', cancelled_at = $2, cancelled_by = $3
+         WHERE id = $1",
+    )
+    .bind(booking_id)
+    .bind(to_db(now))
+    .bind(actor.user_id)
+    .execute(&mut *conn)
+    .await?;
+    jobs::drop_queued_reminders(conn, booking_id).await?;
+    let payload = BookingPayload { v: 1, booking_id };
+    jobs::enqueue(conn, &Job::BookingCancellation(payload), to_db(now)).await?;
+    get(conn, booking_id).await?.ok_or(BookingError::NotFound)
+}
+
+/// A booking by id, whoever may see it.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Booking>, sqlx::Error> {
+    let row: Option<BookingRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE b.id = $1")))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(Booking::from))
+}
+
+/// A booking if `actor` may see it: its patient, its doctor, or an admin. Anyone else gets
+/// `None`, as if it did not exist, so that ids do not leak.
+pub async fn get_visible(
+    conn: &mut PgConnection,
+    id: Uuid,
+    actor: Actor,
+) -> Result<Option<Booking>, sqlx::Error> {
+    let row: Option<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE b.id = $1 AND ($3 OR b.patient_id = $2 OR d.user_id = $2)"
+    )))
+    .bind(id)
+    .bind(actor.user_id)
+    .bind(actor.role == Role::Admin)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Booking::from))
+}
+
+/// Which bookings of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    /// Not yet ended, soonest first.
+    #[default]
+    Upcoming,
+    /// Ended, latest first.
+    Past,
+}
+
+/// One page of a list, with the total number of items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Items in all pages.
+    pub total: i64,
+}
+
+/// A patient's bookings (or, for `doctor_of`, the agenda of the doctor linked to that user).
+pub async fn list(
+    conn: &mut PgConnection,
+    filter: ListFilter,
+    when: When,
+    now: Timestamp,
+    limit: i64,
+    offset: i64,
+) -> Result<Page<Booking>, sqlx::Error> {
+    let (column, value) = match filter {
+        ListFilter::Patient(id) => ("b.patient_id", Some(id)),
+        ListFilter::DoctorUser(id) => ("d.user_id", Some(id)),
+        ListFilter::All => ("b.patient_id", None),
+    };
+    let (time_cond, order) = match when {
+        When::Upcoming => ("b.ends_at > $2", "b.starts_at ASC, b.id"),
+        When::Past => ("b.ends_at <= $2", "b.starts_at DESC, b.id"),
+    };
+    let condition = format!("($1::uuid IS NULL OR {column} = $1) AND {time_cond}");
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM bookings b JOIN doctors d ON d.id = b.doctor_id WHERE {condition}"
+    )))
+    .bind(value)
+    .bind(to_db(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE {condition} ORDER BY {order} LIMIT $3 OFFSET $4"
+    )))
+    .bind(value)
+    .bind(to_db(now))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Page {
+        items: rows.into_iter().map(Booking::from).collect(),
+        total,
+    })
+}
+
+/// Whose bookings [`list`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFilter {
+    /// The patient's own.
+    Patient(Uuid),
+    /// The agenda of the doctor whose account this is.
+    DoctorUser(Uuid),
+    /// Everyone's (admins).
+    All,
+}
+
+/// A list of durations such as `24h,2h` or `90m` (`REMINDER_OFFSETS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durations(pub Vec<SignedDuration>);
+
+impl crate::config::FromEnv for Durations {
+    const EXPECTED: &'static str = "comma-separated durations such as 24h,2h or 90m (may be empty)";
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.parse::<SignedDuration>() {
+                Ok(d) if d.is_positive() => Ok(d),
+                _ => Err(format!("{s:?} is not a positive duration")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+}
+
+impl BookingRules {
+    /// `CLINIC_TIMEZONE` (default UTC), `REMINDER_OFFSETS` (default `24h,2h`),
+    /// `CANCELLATION_NOTICE_HOURS` (default 24).
+    pub fn from_env<S: crate::config::Source>(
+        env: &crate::config::Env<S>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let timezone = env
+            .optional::<super::clock::ClinicTimeZone>("CLINIC_TIMEZONE")?
+            .map_or(TimeZone::UTC, |tz| tz.0);
+        let reminders = env.or(
+            "REMINDER_OFFSETS",
+            Durations(vec![
+                SignedDuration::from_hours(24),
+                SignedDuration::from_hours(2),
+            ]),
+        )?;
+        let notice: u32 = env.or("CANCELLATION_NOTICE_HOURS", 24)?;
+        Ok(Self {
+            timezone,
+            reminder_offsets: reminders.0,
+            cancellation_notice: SignedDuration::from_hours(i64::from(notice)),
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! Refresh tokens: opaque random strings given to the client, stored only as SHA-256 hashes.
+//! A login starts a token family; each refresh rotates the token inside it. Presenting a token
+//! that was already rotated means two parties hold it: the whole family is revoked.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::{SignedDuration, Timestamp};
+use rand::RngCore as _;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::clock::{from_db, to_db};
+use super::users::Role;
+
+/// A fresh refresh token (shown once, to the client).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// The opaque token.
+    pub token: String,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("token", &"[REDACTED]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// 32 random bytes, URL-safe base64.
+pub fn random_token() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Issues a token for `user_id` in `family` (a new family when `None`).
+pub async fn issue(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    family: Option<Uuid>,
+    ttl: SignedDuration,
+    now: Timestamp,
+) -> Result<RefreshToken, sqlx::Error> {
+    let token = random_token();
+    let expires_at = now.checked_add(ttl).unwrap_or(Timestamp::MAX);
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(family.unwrap_or_else(Uuid::now_v7))
+    .bind(hash(&token))
+    .bind(to_db(expires_at))
+    .execute(conn)
+    .await?;
+    Ok(RefreshToken { token, expires_at })
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug)]
+pub enum Rotation {
+    /// A new token replaces the presented one.
+    Rotated {
+        /// The account.
+        user_id: Uuid,
+        /// Its current role.
+        role: Role,
+        /// The replacement.
+        token: RefreshToken,
+    },
+    /// The token had been rotated already: its family is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// Exchanges `token` for a new one of the same family, in the caller's transaction. A reuse
+/// revokes the family; commit the transaction in that case too.
+pub async fn rotate(
+    conn: &mut PgConnection,
+    token: &str,
+    ttl: SignedDuration,
+    now: Timestamp,
+) -> Result<Rotation, sqlx::Error> {
+    type Row = (
+        Uuid,
+        Uuid,
+        Uuid,
+        time::OffsetDateTime,
+        Option<time::OffsetDateTime>,
+        Option<time::OffsetDateTime>,
+        Role,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT t.id, t.user_id, t.family_id, t.expires_at, t.rotated_at, t.revoked_at, u.role
+         FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = $1 FOR UPDATE OF t",
+    )
+    .bind(hash(token))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, user_id, family, expires_at, rotated_at, revoked_at, role)) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    if revoked_at.is_some() || from_db(expires_at) <= now {
+        return Ok(Rotation::Invalid);
+    }
+    if rotated_at.is_some() {
+        revoke_family(conn, family, now).await?;
+        return Ok(Rotation::Reused);
+    }
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(to_db(now))
+        .execute(&mut *conn)
+        .await?;
+    let token = issue(conn, user_id, Some(family), ttl, now).await?;
+    Ok(Rotation::Rotated {
+        user_id,
+        role,
+        token,
+    })
+}
+
+async fn revoke_family(
+    conn: &mut PgConnection,
+    family: Uuid,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family)
+    .bind(to_db(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes the family of `token` if it belongs to `user_id` (logout). Unknown tokens are
+/// ignored: logging out twice is not an error.
+pub async fn revoke(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    token: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    let family: Option<Uuid> = sqlx::query_scalar(
+        "SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2",
+    )
+    .bind(hash(token))
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(family) = family {
+        revoke_family(conn, family, now).await?;
+    }
+    Ok(())
+}

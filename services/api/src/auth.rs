@@ -1,0 +1,254 @@
+//! Access tokens (JWT) and who is calling.
+//!
+//! A short-lived access token carries `sub` (user id), `role`, `exp`, `iat` and `jti`; it is
+//! signed with `SECRET_KEY` using `ALGORITHM` (HS256, HS384 or HS512) and verified with exactly
+//! that algorithm: `alg: none`, another algorithm, a bad signature or a past `exp` are refused.
+//! Logging out puts the token's `jti` on a Redis deny list until the token would have expired.
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use jiff::{SignedDuration, Timestamp};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use medsync_core::config::{FromEnv, Secret};
+use medsync_core::domain::bookings::Actor;
+use medsync_core::domain::users::Role;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `SECRET_KEY`: at least 32 characters.
+#[derive(Debug, Clone)]
+pub struct SigningSecret(pub Secret);
+
+impl FromEnv for SigningSecret {
+    const EXPECTED: &'static str =
+        "a random secret of at least 32 characters (e.g. openssl rand -hex 32)";
+    const SECRET: bool = true;
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        if raw.len() >= 32 {
+            Ok(Self(Secret::from(raw)))
+        } else {
+            Err(format!("{} characters", raw.len()))
+        }
+    }
+}
+
+/// `ALGORITHM`: an HMAC algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwtAlgorithm(pub Algorithm);
+
+impl FromEnv for JwtAlgorithm {
+    const EXPECTED: &'static str = "HS256, HS384 or HS512";
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        match raw.to_ascii_uppercase().as_str() {
+            "HS256" => Ok(Self(Algorithm::HS256)),
+            "HS384" => Ok(Self(Algorithm::HS384)),
+            "HS512" => Ok(Self(Algorithm::HS512)),
+            _ => Err("unsupported algorithm".to_owned()),
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The user id.
+    pub sub: Uuid,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the epoch.
+    pub iat: i64,
+    /// Token id, for the deny list.
+    pub jti: Uuid,
+}
+
+/// Signs and verifies access tokens.
+#[derive(Clone)]
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    algorithm: Algorithm,
+    /// Lifetime of an access token.
+    pub ttl: SignedDuration,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("algorithm", &self.algorithm)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// Keys from the secret.
+    pub fn new(secret: &SigningSecret, algorithm: JwtAlgorithm, ttl: SignedDuration) -> Self {
+        let bytes = secret.0.expose().as_bytes();
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            algorithm: algorithm.0,
+            ttl,
+        }
+    }
+
+    /// A signed token for `user_id` with `role`, issued `now`.
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<(String, Claims), ApiError> {
+        let iat = now.as_second();
+        let claims = Claims {
+            sub: user_id,
+            role,
+            iat,
+            exp: iat + self.ttl.as_secs(),
+            jti: Uuid::new_v4(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok((token, claims))
+    }
+
+    /// The claims of a valid token (signature, algorithm, expiry), or `None`.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "jti"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}
+
+/// A password nobody has, hashed at start for [`AppState::dummy_hash`].
+pub fn dummy_password() -> String {
+    medsync_core::domain::sessions::random_token()
+}
+
+/// The deny-list key of a token id.
+pub fn revoked_key(state: &AppState, jti: Uuid) -> String {
+    state
+        .infra
+        .redis
+        .keys()
+        .key(&["auth", "revoked", &jti.to_string()])
+}
+
+/// The signed-in caller, with any role.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// Their claims.
+    pub claims: Claims,
+    /// The raw token (for logout).
+    pub token: String,
+}
+
+impl CurrentUser {
+    /// As the domain's actor.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.claims.sub,
+            role: self.claims.role,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized(
+                "sign in: Authorization: Bearer <access token>",
+            ))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized(
+                "the Authorization header must be: Bearer <access token>",
+            ))?;
+        let claims = state.tokens.verify(token).ok_or(ApiError::Unauthorized(
+            "the access token is invalid or expired",
+        ))?;
+        let mut redis = state.infra.redis.conn.clone();
+        let revoked: bool = redis::cmd("EXISTS")
+            .arg(revoked_key(state, claims.jti))
+            .query_async(&mut redis)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        if revoked {
+            return Err(ApiError::Unauthorized("the access token was revoked"));
+        }
+        Ok(Self {
+            claims,
+            token: token.to_owned(),
+        })
+    }
+}
+
+/// Which roles a route accepts.
+pub trait Allowed {
+    /// The roles.
+    const ROLES: &'static [Role];
+}
+
+/// Admins only.
+#[derive(Debug)]
+pub struct Admins;
+impl Allowed for Admins {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+
+/// Doctors only.
+#[derive(Debug)]
+pub struct Doctors;
+impl Allowed for Doctors {
+    const ROLES: &'static [Role] = &[Role::Doctor];
+}
+
+/// Patients only.
+#[derive(Debug)]
+pub struct Patients;
+impl Allowed for Patients {
+    const ROLES: &'static [Role] = &[Role::Patient];
+}
+
+/// The signed-in caller, who must have one of `R::ROLES`: 401 when not signed in, 403 when
+/// signed in with another role.
+#[derive(Debug)]
+pub struct Authorized<R> {
+    /// The caller.
+    pub user: CurrentUser,
+    role: PhantomData<R>,
+}
+
+impl<R: Allowed + Send + Sync> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if R::ROLES.contains(&user.claims.role) {
+            Ok(Self {
+                user,
+                role: PhantomData,
+            })
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Everything the api reads from the environment.
+
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use jiff::SignedDuration;
+use medsync_core::config::{ConfigError, Env, FromEnv, Source};
+use medsync_core::domain::bookings::BookingRules;
+use medsync_core::infra::BaseConfig;
+
+use crate::auth::{JwtAlgorithm, SigningSecret};
+use crate::rate_limit::Quota;
+
+/// `CORS_ALLOWED_ORIGINS`: comma-separated origins such as `https://app.clinic.example`.
+#[derive(Debug, Clone, Default)]
+pub struct Origins(pub Vec<HeaderValue>);
+
+impl FromEnv for Origins {
+    const EXPECTED: &'static str =
+        "comma-separated origins such as https://app.clinic.example,http://localhost:5173";
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|origin| {
+                let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/');
+                if !ok {
+                    return Err(format!("{origin:?} is not scheme://host[:port]"));
+                }
+                HeaderValue::from_str(origin).map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+}
+
+/// A Telegram bot username (5–32 characters of `A-Z a-z 0-9 _`, without `@`).
+#[derive(Debug, Clone)]
+pub struct BotUsername(pub String);
+
+impl FromEnv for BotUsername {
+    const EXPECTED: &'static str = "the bot's username without @, e.g. medsync_bot";
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        let name = raw.trim_start_matches('@');
+        let ok = (5..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err("not a bot username".to_owned())
+        }
+    }
+}
+
+/// The api's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address, PostgreSQL, Redis.
+    pub base: BaseConfig,
+    /// `SECRET_KEY`: signs access tokens.
+    pub secret_key: SigningSecret,
+    /// `ALGORITHM` (default HS256).
+    pub algorithm: JwtAlgorithm,
+    /// `ACCESS_TOKEN_EXPIRE_MINUTES` (default 15).
+    pub access_ttl: SignedDuration,
+    /// `REFRESH_TOKEN_EXPIRE_DAYS` (default 30).
+    pub refresh_ttl: SignedDuration,
+    /// `CLINIC_TIMEZONE`, `REMINDER_OFFSETS`, `CANCELLATION_NOTICE_HOURS`.
+    pub booking: BookingRules,
+    /// `CORS_ALLOWED_ORIGINS` (default none: browsers on other origins are refused).
+    pub cors_origins: Origins,
+    /// `TELEGRAM_BOT_USERNAME` (default `medsync_bot`): for `t.me` links.
+    pub bot_username: String,
+    /// `TELEGRAM_LINK_CODE_TTL_MINUTES` (default 15).
+    pub link_ttl: SignedDuration,
+    /// `LOGIN_RATE_LIMIT_PER_IP` attempts per minute from one address (default 20).
+    pub login_per_ip: Quota,
+    /// `LOGIN_RATE_LIMIT_PER_ACCOUNT` attempts per minute on one email (default 5).
+    pub login_per_account: Quota,
+    /// `TRUST_PROXY_HEADERS` (default false): take the client address from `X-Real-IP`.
+    pub trust_proxy_headers: bool,
+    /// `MAX_BODY_BYTES` (default 65536): larger request bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+fn per_minute(limit: u32) -> Quota {
+    Quota {
+        limit: limit.max(1),
+        period: Duration::from_secs(60),
+    }
+}
+
+impl Config {
+    /// Reads every variable.
+    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        Self::with_base(BaseConfig::from_env(env, &crate::SPEC)?, env)
+    }
+
+    /// Reads the api's own variables on top of `base` (tests bring their own).
+    pub fn with_base<S: Source>(base: BaseConfig, env: &Env<S>) -> Result<Self, ConfigError> {
+        let access_minutes: u32 = env.or("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?;
+        let refresh_days: u32 = env.or("REFRESH_TOKEN_EXPIRE_DAYS", 30)?;
+        let link_minutes: u32 = env.or("TELEGRAM_LINK_CODE_TTL_MINUTES", 15)?;
+        let max_body: u32 = env.or("MAX_BODY_BYTES", 65_536)?;
+        Ok(Self {
+            base,
+            secret_key: env.required("SECRET_KEY")?,
+            algorithm: env.or("ALGORITHM", JwtAlgorithm(jsonwebtoken::Algorithm::HS256))?,
+            access_ttl: SignedDuration::from_mins(i64::from(access_minutes.max(1))),
+            refresh_ttl: SignedDuration::from_hours(24 * i64::from(refresh_days.max(1))),
+            booking: BookingRules::from_env(env)?,
+            cors_origins: env.or("CORS_ALLOWED_ORIGINS", Origins::default())?,
+            bot_username: env
+                .or(
+                    "TELEGRAM_BOT_USERNAME",
+                    BotUsername("medsync_bot".to_owned()),
+                )?
+                .0,
+            link_ttl: SignedDuration::from_mins(i64::from(link_minutes.max(1))),
+            login_per_ip: per_minute(env.or("LOGIN_RATE_LIMIT_PER_IP", 20)?),
+            login_per_account: per_minute(env.or("LOGIN_RATE_LIMIT_PER_ACCOUNT", 5)?),
+            trust_proxy_headers: env.or("TRUST_PROXY_HEADERS", false)?,
+            max_body_bytes: usize::try_from(max_body.max(1024)).unwrap_or(65_536),
+        })
+    }
+}

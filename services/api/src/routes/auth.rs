@@ -1,0 +1,278 @@
+//! `/api/v1/auth`: register, sign in, refresh, sign out.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use medsync_core::domain::sessions::{self, Rotation};
+use medsync_core::domain::users::{self, Email, Password, RegisterError, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{CurrentUser, revoked_key};
+use crate::error::{ApiError, Fields, Problem};
+use crate::extract::ApiJson;
+use crate::rate_limit::{self, ClientIp};
+use crate::routes::users::UserOut;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+}
+
+/// A new patient account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// Sign-in email.
+    pub email: String,
+    /// 10 to 128 characters, not only letters or only digits.
+    pub password: String,
+    /// Display name.
+    pub name: String,
+    /// Phone number, e.g. +49 30 1234567.
+    pub phone: Option<String>,
+}
+
+/// Register a patient account.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = UserOut),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    let mut fields = Fields::default();
+    let email = fields.check("email", Email::parse(&request.email));
+    let password = fields.check("password", Password::parse(&request.password));
+    let name = fields.check("name", users::parse_name(&request.name));
+    let phone = match request
+        .phone
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => fields.check("phone", users::parse_phone(p)).map(Some),
+        None => Some(None),
+    };
+    fields.finish()?;
+    let (Some(email), Some(password), Some(name), Some(phone)) = (email, password, name, phone)
+    else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "validated fields missing"
+        )));
+    };
+    let hash = medsync_core::password::hash(password.expose().to_owned())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let user = users::register(&state.infra.db, &email, &hash, &name, phone.as_deref())
+        .await
+        .map_err(|e| match e {
+            RegisterError::EmailTaken => {
+                ApiError::Conflict("an account with this email exists".to_owned())
+            }
+            RegisterError::Database(e) => e.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(UserOut::from(user))))
+}
+
+/// Email and password.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Sign-in email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// An access token and the refresh token that renews it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    /// Short-lived JWT: send it as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Opaque; exchange it at `/api/v1/auth/refresh` for a new pair. Single use.
+    pub refresh_token: String,
+    /// When the refresh token expires (RFC 3339).
+    pub refresh_token_expires_at: String,
+}
+
+async fn token_pair(
+    state: &AppState,
+    user: &User,
+    refresh: sessions::RefreshToken,
+    now: Timestamp,
+) -> Result<TokenPair, ApiError> {
+    let (access_token, _) = state.tokens.issue(user.id, user.role, now)?;
+    Ok(TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.tokens.ttl.as_secs(),
+        refresh_token: refresh.token,
+        refresh_token_expires_at: refresh.expires_at.to_string(),
+    })
+}
+
+/// Sign in. Attempts are limited per client address and per account (429 with
+/// `Retry-After`); an unknown email and a wrong password get the same answer in the same time.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let keys = state.infra.redis.keys();
+    rate_limit::hit(
+        &state,
+        &keys.key(&["ratelimit", "login", "ip", &ip.to_string()]),
+        state.config.login_per_ip,
+    )
+    .await?;
+    const WRONG: ApiError = ApiError::Unauthorized("wrong email or password");
+    let email = Email::parse(&request.email).map_err(|_| WRONG)?;
+    rate_limit::hit(
+        &state,
+        &keys.key(&["ratelimit", "login", "account", email.as_str()]),
+        state.config.login_per_account,
+    )
+    .await?;
+    if request.password.len() > 1024 {
+        return Err(WRONG);
+    }
+    let found = users::credentials(&state.infra.db, &email).await?;
+    let stored = found
+        .as_ref()
+        .and_then(|(_, hash)| hash.clone())
+        .unwrap_or_else(|| state.dummy_hash.as_str().to_owned());
+    let matches = medsync_core::password::verify(request.password, stored)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let user = match found {
+        Some((user, Some(_))) if matches => user,
+        _ => return Err(WRONG),
+    };
+    let now = Timestamp::now();
+    let mut conn = state.infra.db.acquire().await?;
+    let refresh = sessions::issue(&mut conn, user.id, None, state.config.refresh_ttl, now).await?;
+    Ok(Json(token_pair(&state, &user, refresh, now).await?))
+}
+
+/// A refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token of the last pair.
+    pub refresh_token: String,
+}
+
+/// Exchange a refresh token for a new pair. Each refresh token works once: presenting one that
+/// was already used revokes every token descended from the same sign-in.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenPair),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, expired, revoked or reused token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let now = Timestamp::now();
+    let mut tx = state.infra.db.begin().await?;
+    let rotation = sessions::rotate(
+        &mut tx,
+        &request.refresh_token,
+        state.config.refresh_ttl,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    match rotation {
+        Rotation::Rotated { user_id, token, .. } => {
+            let user = users::get(&state.infra.db, user_id)
+                .await?
+                .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+            Ok(Json(token_pair(&state, &user, token, now).await?))
+        }
+        Rotation::Reused => {
+            tracing::warn!("a rotated refresh token was presented again; its family is revoked");
+            Err(ApiError::Unauthorized(
+                "this refresh token was already used; sign in again",
+            ))
+        }
+        Rotation::Invalid => Err(ApiError::Unauthorized(
+            "the refresh token is invalid or expired",
+        )),
+    }
+}
+
+/// What to sign out.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    /// The refresh token to revoke (with every token of its sign-in).
+    pub refresh_token: Option<String>,
+}
+
+/// Sign out: the access token stops working at once, and the refresh token (if given) with
+/// its whole family.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = LogoutRequest, description = "Optional"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    // The body is optional: empty means "this access token only".
+    let request: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            if e.is_data() {
+                ApiError::Unprocessable(e.to_string())
+            } else {
+                ApiError::BadRequest(e.to_string())
+            }
+        })?
+    };
+    let now = Timestamp::now();
+    let remaining_ms = (user.claims.exp - now.as_second()).max(1) * 1000;
+    let mut redis = state.infra.redis.conn.clone();
+    redis::cmd("SET")
+        .arg(revoked_key(&state, user.claims.jti))
+        .arg(1)
+        .arg("PX")
+        .arg(remaining_ms)
+        .query_async::<()>(&mut redis)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(token) = request.refresh_token {
+        let mut conn = state.infra.db.acquire().await?;
+        sessions::revoke(&mut conn, user.claims.sub, &token, now).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

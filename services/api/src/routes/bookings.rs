@@ -1,0 +1,351 @@
+//! `/api/v1/bookings`: book, list, see and cancel appointments; `/api/v1/agenda` for doctors.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use medsync_core::domain::bookings::{
+    self, Booking, BookingSource, BookingStatus, ListFilter, When,
+};
+use medsync_core::domain::clock::{parse_rfc3339, rfc3339_in};
+use medsync_core::domain::idempotency::{self, Claim};
+use medsync_core::domain::users::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, CurrentUser, Doctors, Patients};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::routes::{PageInfo, Pagination};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_booking, list_bookings))
+        .routes(routes!(get_booking))
+        .routes(routes!(cancel_booking))
+        .routes(routes!(agenda))
+}
+
+/// A booking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingOut {
+    /// Its id.
+    pub id: Uuid,
+    /// The doctor.
+    pub doctor_id: Uuid,
+    /// The doctor's name.
+    pub doctor_name: String,
+    /// The patient.
+    pub patient_id: Uuid,
+    /// Start, RFC 3339 with the clinic's offset.
+    pub starts_at: String,
+    /// End, exclusive.
+    pub ends_at: String,
+    /// `confirmed`, `cancelled`, `completed` or `no_show`.
+    #[schema(value_type = String, example = "confirmed")]
+    pub status: BookingStatus,
+    /// `api`, `telegram` or `admin`.
+    #[schema(value_type = String, example = "api")]
+    pub source: BookingSource,
+    /// When it was made.
+    pub created_at: String,
+    /// When it was cancelled.
+    pub cancelled_at: Option<String>,
+}
+
+impl BookingOut {
+    fn new(state: &AppState, b: Booking) -> Self {
+        let tz = &state.config.booking.timezone;
+        Self {
+            id: b.id,
+            doctor_id: b.doctor_id,
+            doctor_name: b.doctor_name,
+            patient_id: b.patient_id,
+            starts_at: rfc3339_in(b.starts_at, tz),
+            ends_at: rfc3339_in(b.ends_at, tz),
+            status: b.status,
+            source: b.source,
+            created_at: rfc3339_in(b.created_at, tz),
+            cancelled_at: b.cancelled_at.map(|t| rfc3339_in(t, tz)),
+        }
+    }
+}
+
+/// What to book.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewBooking {
+    /// The doctor.
+    pub doctor_id: Uuid,
+    /// A free slot's start, as `GET /api/v1/doctors/{id}/slots` lists it (RFC 3339).
+    pub starts_at: String,
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters".to_owned(),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn stored_response(status: u16, body: serde_json::Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Json(body)).into_response();
+    if status.is_client_error() {
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/problem+json"),
+        );
+    }
+    response
+}
+
+/// Book a free slot (patients). The database decides between concurrent requests for the same
+/// slot: one gets 201, the others 409. With an `Idempotency-Key` header, a retried request
+/// gets the first answer again (the same key with another body: 422).
+#[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", security(("bearer" = [])), request_body = NewBooking,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the first answer")),
+    responses(
+        (status = 201, description = "Booked", body = BookingOut),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only patients book", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such doctor", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slot is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a slot of this doctor, invalid fields, or the key was used for another request", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_booking(
+    State(state): State<AppState>,
+    patient: Authorized<Patients>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<NewBooking>,
+) -> Result<Response, ApiError> {
+    let user_id = patient.user.claims.sub;
+    let key = idempotency_key(&headers)?;
+    let starts_at = parse_rfc3339(&request.starts_at).map_err(|_| {
+        ApiError::field("starts_at", "must be an RFC 3339 date-time with an offset")
+    })?;
+    let now = Timestamp::now();
+    let mut tx = state.infra.db.begin().await?;
+    if let Some(key) = &key {
+        let fingerprint = idempotency::fingerprint(&[
+            b"POST /api/v1/bookings",
+            request.doctor_id.as_bytes(),
+            &starts_at.as_nanosecond().to_be_bytes(),
+        ]);
+        match idempotency::claim(&mut tx, user_id, key, &fingerprint).await? {
+            Claim::New => {}
+            Claim::Replay { status, body } => return Ok(stored_response(status, body)),
+            Claim::Mismatch => {
+                return Err(ApiError::Unprocessable(
+                    "this Idempotency-Key was used for a different request".to_owned(),
+                ));
+            }
+        }
+    }
+    // A savepoint: a refused booking is rolled back, the idempotency record is kept.
+    let mut attempt = sqlx::Acquire::begin(&mut *tx).await?;
+    let outcome = bookings::book(
+        &mut attempt,
+        &state.config.booking,
+        user_id,
+        request.doctor_id,
+        starts_at,
+        BookingSource::Api,
+        now,
+    )
+    .await;
+    let (status, body) = match outcome {
+        Ok(booking) => {
+            attempt.commit().await?;
+            let body = serde_json::to_value(BookingOut::new(&state, booking))
+                .map_err(anyhow::Error::from)?;
+            (StatusCode::CREATED, body)
+        }
+        Err(error) => {
+            attempt.rollback().await?;
+            let error = ApiError::from(error);
+            if let ApiError::Internal(_) = error {
+                return Err(error);
+            }
+            let problem = error.problem();
+            let body = serde_json::to_value(&problem).map_err(anyhow::Error::from)?;
+            (
+                StatusCode::from_u16(problem.status).unwrap_or(StatusCode::CONFLICT),
+                body,
+            )
+        }
+    };
+    if let Some(key) = &key {
+        idempotency::record(&mut tx, user_id, key, status.as_u16(), &body).await?;
+    }
+    tx.commit().await?;
+    Ok(stored_response(status.as_u16(), body))
+}
+
+/// Which bookings and which page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BookingFilter {
+    /// `upcoming` (default; soonest first) or `past` (latest first).
+    #[param(value_type = Option<String>, example = "upcoming")]
+    pub when: Option<When>,
+    /// Admins: `all` lists everyone's bookings.
+    pub scope: Option<String>,
+    /// Page number, from 1.
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1 to 100.
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u32>,
+}
+
+/// One page of bookings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingPage {
+    /// The bookings of this page.
+    pub items: Vec<BookingOut>,
+    /// Paging.
+    #[serde(flatten)]
+    pub page: PageInfo,
+}
+
+async fn page_of(
+    state: &AppState,
+    list: ListFilter,
+    filter: &BookingFilter,
+) -> Result<BookingPage, ApiError> {
+    let (page, per_page, limit, offset) = Pagination {
+        page: filter.page,
+        per_page: filter.per_page,
+    }
+    .resolve()?;
+    let mut conn = state.infra.db.acquire().await?;
+    let found = bookings::list(
+        &mut conn,
+        list,
+        filter.when.unwrap_or_default(),
+        Timestamp::now(),
+        limit,
+        offset,
+    )
+    .await?;
+    Ok(BookingPage {
+        items: found
+            .items
+            .into_iter()
+            .map(|b| BookingOut::new(state, b))
+            .collect(),
+        page: PageInfo {
+            page,
+            per_page,
+            total: found.total,
+        },
+    })
+}
+
+/// One's own bookings (admins: `scope=all` for everyone's), paginated with a total.
+#[utoipa::path(get, path = "/api/v1/bookings", tag = "bookings", security(("bearer" = [])), params(BookingFilter),
+    responses(
+        (status = 200, description = "A page of bookings", body = BookingPage),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "scope=all is for admins", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_bookings(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiQuery(filter): ApiQuery<BookingFilter>,
+) -> Result<Json<BookingPage>, ApiError> {
+    let list = match filter.scope.as_deref() {
+        Some("all") if user.claims.role == Role::Admin => ListFilter::All,
+        Some("all") => return Err(ApiError::Forbidden),
+        None | Some("mine") => ListFilter::Patient(user.claims.sub),
+        Some(_) => return Err(ApiError::BadRequest("scope must be mine or all".to_owned())),
+    };
+    Ok(Json(page_of(&state, list, &filter).await?))
+}
+
+/// The signed-in doctor's appointments, paginated with a total.
+#[utoipa::path(get, path = "/api/v1/agenda", tag = "bookings", security(("bearer" = [])), params(BookingFilter),
+    responses(
+        (status = 200, description = "A page of the doctor's bookings", body = BookingPage),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a doctor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn agenda(
+    State(state): State<AppState>,
+    doctor: Authorized<Doctors>,
+    ApiQuery(filter): ApiQuery<BookingFilter>,
+) -> Result<Json<BookingPage>, ApiError> {
+    Ok(Json(
+        page_of(
+            &state,
+            ListFilter::DoctorUser(doctor.user.claims.sub),
+            &filter,
+        )
+        .await?,
+    ))
+}
+
+/// A booking: to its patient, its doctor and admins; anyone else gets 404.
+#[utoipa::path(get, path = "/api/v1/bookings/{id}", tag = "bookings", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "The booking", body = BookingOut),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking (or not yours)", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_booking(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<BookingOut>, ApiError> {
+    let mut conn = state.infra.db.acquire().await?;
+    let booking = bookings::get_visible(&mut conn, id, user.actor())
+        .await?
+        .ok_or_else(|| ApiError::not_found("booking"))?;
+    Ok(Json(BookingOut::new(&state, booking)))
+}
+
+/// Cancel a booking: its patient up to `CANCELLATION_NOTICE_HOURS` before the visit, admins at
+/// any time. Its reminders are dropped and a cancellation notice is sent.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/cancel", tag = "bookings", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "Cancelled", body = BookingOut),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already cancelled, past, or too close to the visit", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn cancel_booking(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<BookingOut>, ApiError> {
+    let mut tx = state.infra.db.begin().await?;
+    let booking = bookings::cancel(
+        &mut tx,
+        &state.config.booking,
+        id,
+        user.actor(),
+        Timestamp::now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(BookingOut::new(&state, booking)))
+}

@@ -1,0 +1,132 @@
+//! `/api/v1/users/me`: one's own account.
+
+use axum::Json;
+use axum::extract::State;
+use medsync_core::domain::users::{self, Password, ProfileChange, Role, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, Fields, Problem};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me, update_me))
+}
+
+/// An account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    /// Its id.
+    pub id: Uuid,
+    /// Sign-in email (absent for accounts made by the Telegram bot).
+    pub email: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// `patient`, `doctor` or `admin`.
+    #[schema(value_type = String, example = "patient")]
+    pub role: Role,
+    /// Whether a Telegram account is linked.
+    pub telegram_linked: bool,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            phone: u.phone,
+            role: u.role,
+            telegram_linked: u.telegram_user_id.is_some(),
+        }
+    }
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = UserOut),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<UserOut>, ApiError> {
+    let found = users::get(&state.infra.db, user.claims.sub)
+        .await?
+        .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    Ok(Json(found.into()))
+}
+
+/// Changes to one's account; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateMe {
+    /// New display name.
+    pub name: Option<String>,
+    /// New phone number; an empty string removes it.
+    pub phone: Option<String>,
+    /// New password (needs `current_password`).
+    pub password: Option<String>,
+    /// The current password, to change it.
+    pub current_password: Option<String>,
+}
+
+/// Change one's name, phone or password.
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMe,
+    responses(
+        (status = 200, description = "The updated account", body = UserOut),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn update_me(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(request): ApiJson<UpdateMe>,
+) -> Result<Json<UserOut>, ApiError> {
+    let mut fields = Fields::default();
+    let mut change = ProfileChange::default();
+    if let Some(name) = &request.name {
+        change.name = fields.check("name", users::parse_name(name));
+    }
+    if let Some(phone) = &request.phone {
+        change.phone = if phone.trim().is_empty() {
+            Some(None)
+        } else {
+            fields.check("phone", users::parse_phone(phone)).map(Some)
+        };
+    }
+    let new_password = match &request.password {
+        Some(p) => fields.check("password", Password::parse(p)),
+        None => None,
+    };
+    fields.finish()?;
+    if let Some(password) = new_password {
+        let current = request.current_password.ok_or_else(|| {
+            ApiError::field("current_password", "is needed to change the password")
+        })?;
+        let stored = users::password_hash(&state.infra.db, user.claims.sub).await?;
+        let ok = match stored {
+            Some(hash) => medsync_core::password::verify(current, hash)
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?,
+            None => false,
+        };
+        if !ok {
+            return Err(ApiError::field("current_password", "is wrong"));
+        }
+        change.password_hash = Some(
+            medsync_core::password::hash(password.expose().to_owned())
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?,
+        );
+    }
+    let updated = users::update_profile(&state.infra.db, user.claims.sub, &change)
+        .await?
+        .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    Ok(Json(updated.into()))
+}

@@ -1,0 +1,226 @@
+//! What the api's integration tests share: the app on a fresh database, and a small client.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use medsync_core::config::Env;
+use medsync_core::testing::{self, TestApp};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use uuid::Uuid;
+
+pub const SECRET_KEY: &str = "test-secret-key-of-more-than-32-characters";
+
+/// The api on its own database and Redis prefix.
+pub struct Api {
+    pub app: TestApp,
+    pub db: PgPool,
+    pub client: reqwest::Client,
+}
+
+/// A response, read.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+pub fn config(
+    options: &PgConnectOptions,
+    extra: &[(&'static str, &'static str)],
+) -> medsync_api::Config {
+    let mut vars: HashMap<&str, &str> = HashMap::from([
+        ("SECRET_KEY", SECRET_KEY),
+        ("CLINIC_TIMEZONE", "Europe/Berlin"),
+        ("LOGIN_RATE_LIMIT_PER_IP", "1000"),
+        ("LOGIN_RATE_LIMIT_PER_ACCOUNT", "1000"),
+    ]);
+    vars.extend(extra.iter().copied());
+    medsync_api::Config::with_base(testing::base_config(options), &Env::new(vars)).unwrap()
+}
+
+pub async fn spawn(pool_options: PgPoolOptions, options: PgConnectOptions) -> Api {
+    spawn_with(pool_options, options, &[]).await
+}
+
+pub async fn spawn_with(
+    pool_options: PgPoolOptions,
+    options: PgConnectOptions,
+    extra: &[(&'static str, &'static str)],
+) -> Api {
+    let config = config(&options, extra);
+    let infra = testing::infra(&config.base);
+    let app = TestApp::spawn(medsync_api::build_with(config, infra).await.unwrap());
+    Api {
+        app,
+        db: pool_options.connect_with(options).await.unwrap(),
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Api {
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app.url)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn method(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    /// Registers a patient and signs in; returns the token pair.
+    pub async fn patient(&self, email: &str) -> Value {
+        let registered = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": "correct horse 42", "name": "Pat Patient", "phone": "+49 30 1234567"}),
+            )
+            .await;
+        assert_eq!(registered.status, 201, "{registered:?}");
+        self.login(email, "correct horse 42").await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let answer = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.body
+    }
+
+    /// An admin (made as `manage seed` does) and its token pair.
+    pub async fn admin(&self) -> Value {
+        let email = medsync_core::domain::users::Email::parse("admin@clinic.example").unwrap();
+        let hash = medsync_core::password::hash("admin password 1".to_owned())
+            .await
+            .unwrap();
+        medsync_core::domain::users::upsert_admin(&self.db, &email, "Admin", &hash)
+            .await
+            .unwrap();
+        self.login("admin@clinic.example", "admin password 1").await
+    }
+
+    /// A doctor working every day 08:00–18:00 (clinic time) in 30-minute slots, with a
+    /// doctor account; returns (doctor id, the doctor's token pair).
+    pub async fn doctor(&self, admin: &str, name: &str) -> (Uuid, Value) {
+        let email = format!(
+            "{}@clinic.example",
+            name.to_lowercase().replace([' ', '.'], "")
+        );
+        let tokens = self.patient(&email).await;
+        let me = self.get("/api/v1/users/me", Some(token(&tokens))).await;
+        let created = self
+            .post(
+                "/api/v1/doctors",
+                Some(admin),
+                json!({"name": name, "slot_minutes": 30, "user_id": me.body["id"]}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        let id: Uuid = created.body["id"].as_str().unwrap().parse().unwrap();
+        let hours: Vec<Value> = (1..=7)
+            .map(|d| json!({"weekday": d, "starts_at": "08:00", "ends_at": "18:00"}))
+            .collect();
+        let schedule = self
+            .method(
+                reqwest::Method::PUT,
+                &format!("/api/v1/doctors/{id}/schedule"),
+                Some(admin),
+                Some(json!({"hours": hours})),
+            )
+            .await;
+        assert_eq!(schedule.status, 200, "{schedule:?}");
+        // The role changed: sign in again for a doctor token.
+        (id, self.login(&email, "correct horse 42").await)
+    }
+
+    /// The free slots of a doctor between `days_from` and `days_to` days from now.
+    pub async fn slots(&self, doctor: Uuid, days_from: i64, days_to: i64) -> Vec<String> {
+        let now = jiff::Timestamp::now();
+        let from = now + jiff::SignedDuration::from_hours(24 * days_from);
+        let to = now + jiff::SignedDuration::from_hours(24 * days_to);
+        let answer = self
+            .get(
+                &format!(
+                    "/api/v1/doctors/{doctor}/slots?from={}&to={}",
+                    enc(&from.to_string()),
+                    enc(&to.to_string())
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["starts_at"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// The access token of a token pair.
+pub fn token(pair: &Value) -> &str {
+    pair["access_token"].as_str().unwrap()
+}
+
+/// Percent-encodes a query value (`+` in offsets).
+pub fn enc(value: &str) -> String {
+    value.replace('+', "%2B").replace(':', "%3A")
+}

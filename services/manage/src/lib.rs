@@ -1,5 +1,6 @@
 //! The commands behind `manage`, as functions so tests call them directly.
 
+pub mod admin;
 pub mod seed;
 pub mod wait;
 

@@ -21,6 +21,10 @@ enum Command {
     /// Create or update the demo clinic: specialties, doctors with weekly schedules, and the
     /// admin named by ADMIN_EMAIL/ADMIN_PASSWORD. Running it again changes nothing.
     Seed,
+    /// Create an admin account, or make the existing account with ADMIN_EMAIL an admin and set
+    /// its password to ADMIN_PASSWORD (ADMIN_NAME names a new account). The password comes from
+    /// the environment, never the command line, where other users of the machine could see it.
+    CreateAdmin,
     /// Wait until PostgreSQL and Redis answer; exit 1 naming what never answered.
     WaitReady {
         /// Give up after this many seconds.
@@ -62,6 +66,13 @@ fn main() -> ExitCode {
                 .map(|report| {
                     tracing::info!(?report, "seeded");
                 }),
+            (Err(e), _) | (_, Err(e)) => return config_failure(&e),
+        },
+        Command::CreateAdmin => match (
+            DatabaseConfig::from_env(&env),
+            seed::AdminConfig::required(&env),
+        ) {
+            (Ok(db), Ok(admin)) => runtime.block_on(medsync_manage::admin::create(&db, &admin)),
             (Err(e), _) | (_, Err(e)) => return config_failure(&e),
         },
         Command::WaitReady { timeout } => {

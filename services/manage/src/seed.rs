@@ -61,6 +61,21 @@ impl AdminConfig {
     }
 }
 
+impl AdminConfig {
+    /// `ADMIN_EMAIL` and `ADMIN_PASSWORD`, both required.
+    pub fn required<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        match Self::from_env(env)? {
+            Some(admin) => Ok(admin),
+            None => Err(ConfigError {
+                var: "ADMIN_EMAIL",
+                value: None,
+                problem: "is not set".to_owned(),
+                expected: <Email as FromEnv>::EXPECTED,
+            }),
+        }
+    }
+}
+
 /// What the seed left in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {

@@ -177,3 +177,47 @@ fn seed_refuses_an_admin_email_without_a_password() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("ADMIN_PASSWORD is not set"), "{stderr}");
 }
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn create_admin_creates_then_promotes(_: PgPoolOptions, options: PgConnectOptions) {
+    let url = testing::database_url(&options);
+    let pool = PgPoolOptions::new().connect_with(options).await.unwrap();
+    let run = |email: &'static str| {
+        testing::run_binary(
+            env!("CARGO_BIN_EXE_manage"),
+            &["create-admin"],
+            &HashMap::from([
+                ("DATABASE_URL", url.as_str()),
+                ("ADMIN_EMAIL", email),
+                ("ADMIN_PASSWORD", "a long admin password"),
+            ]),
+        )
+    };
+
+    let created = run("boss@clinic.example");
+    sqlx::query("INSERT INTO users (id, email, password_hash, name) VALUES ($1, 'staff@clinic.example', 'x', 'Staff')")
+        .bind(uuid::Uuid::now_v7())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let promoted = run("staff@clinic.example");
+    let missing = testing::run_binary(
+        env!("CARGO_BIN_EXE_manage"),
+        &["create-admin"],
+        &HashMap::from([("DATABASE_URL", url.as_str())]),
+    );
+
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(promoted.status.success());
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(admins, 2);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("ADMIN_EMAIL is not set"));
+}

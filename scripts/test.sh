@@ -6,10 +6,13 @@
 #   3. cargo test: unit and integration tests against real PostgreSQL and Redis — the ones in
 #      DATABASE_URL/REDIS_URL when both are set, else throw-away servers started here with
 #      docker-compose.test.yml (ports 55432/56379 on loopback) and removed afterwards
-#   4. scripts/e2e-compose.sh: builds the images, brings up docker-compose.prod.yml and the dev
+#   4. scripts/schemathesis.sh: the running api fuzzed against its own OpenAPI document (no
+#      5xx, every answer as documented)
+#   5. scripts/e2e-compose.sh: builds the images, brings up docker-compose.prod.yml and the dev
 #      profile, checks them through nginx, tears them down (SKIP_COMPOSE_E2E=1 skips it)
 #
-# Needs Rust and Docker with compose v2; nothing else.
+# Needs Rust, Python 3 (for schemathesis, installed from PyPI into target/) and Docker with
+# compose v2; nothing else.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +39,9 @@ fi
 
 step "cargo test (PostgreSQL and Redis: real servers)"
 cargo test --workspace --locked
+
+step "schemathesis against the running api"
+"$root/scripts/schemathesis.sh"
 
 if [[ ${SKIP_COMPOSE_E2E:-0} == 1 ]]; then
     step "compose end-to-end test skipped (SKIP_COMPOSE_E2E=1)"

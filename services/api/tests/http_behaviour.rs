@@ -118,3 +118,19 @@ async fn the_openapi_document_and_its_offline_docs_page_are_served(
         .await;
     assert_eq!(bundle.status, 200);
 }
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn large_answers_are_compressed_when_the_client_accepts_it(p: PgPoolOptions, o: PgConnectOptions) {
+    let api = spawn(p, o).await;
+
+    let response = api
+        .client
+        .get(format!("{}/api/openapi.json", api.app.url))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+}

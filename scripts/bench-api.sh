@@ -47,7 +47,7 @@ fi
 admin_url=$DATABASE_URL
 bench_db="$(basename "${admin_url%%\?*}")_bench"
 bench_url="${admin_url%/*}/$bench_db"
-psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $bench_db" -c "CREATE DATABASE $bench_db" >/dev/null
+psql -q "$admin_url" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $bench_db" -c "CREATE DATABASE $bench_db" >/dev/null
 cleanup_steps+=("psql -q '$admin_url' -c 'DROP DATABASE IF EXISTS $bench_db WITH (FORCE)' >/dev/null")
 
 echo "bench-api: building release binaries"
@@ -144,10 +144,9 @@ SELECT b.id, d.name FROM bookings b JOIN doctors d ON d.id = b.doctor_id JOIN be
 COMMIT;
 SQL
 
-run_wrk() {  # NAME ARGS... → "rps p50 p99 non2xx"
+run_wrk() {  # WRK ARGS... → "rps p50 p99 non2xx"
     local out
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@")
-    echo "$out" >"$work/$1.wrk" 2>/dev/null || true
     awk '
         /Requests\/sec:/ { rps = $2 }
         /^ +50%/ { p50 = $2 }

@@ -37,6 +37,48 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// The problem answers most routes share, for their OpenAPI descriptions
+/// (`responses((status = 200, ...), NotSignedIn, WrongRole)`).
+pub mod doc {
+    use super::Problem;
+
+    /// 400.
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(
+        status = 400,
+        description = "Malformed request: JSON syntax or query string",
+        content_type = "application/problem+json"
+    )]
+    pub struct MalformedRequest(#[to_schema] pub Problem);
+
+    /// 401.
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(
+        status = 401,
+        description = "Not signed in, or the access token is invalid, expired or revoked",
+        content_type = "application/problem+json"
+    )]
+    pub struct NotSignedIn(#[to_schema] pub Problem);
+
+    /// 403.
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(
+        status = 403,
+        description = "Signed in, but this route needs another role",
+        content_type = "application/problem+json"
+    )]
+    pub struct WrongRole(#[to_schema] pub Problem);
+
+    /// 422.
+    #[derive(Debug, utoipa::IntoResponses)]
+    #[response(
+        status = 422,
+        description = "Invalid fields, listed in `errors`",
+        content_type = "application/problem+json"
+    )]
+    pub struct InvalidFields(#[to_schema] pub Problem);
+}
+
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -120,7 +120,10 @@ async fn the_openapi_document_and_its_offline_docs_page_are_served(
 }
 
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
-async fn large_answers_are_compressed_when_the_client_accepts_it(p: PgPoolOptions, o: PgConnectOptions) {
+async fn large_answers_are_compressed_when_the_client_accepts_it(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
     let api = spawn(p, o).await;
 
     let response = api

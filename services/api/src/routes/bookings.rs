@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::{Authorized, CurrentUser, Doctors, Patients};
+use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn, WrongRole};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::{PageInfo, Pagination};
@@ -119,8 +120,7 @@ fn stored_response(status: u16, body: serde_json::Value) -> Response {
     responses(
         (status = 201, description = "Booked", body = BookingOut),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Only patients book", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, WrongRole,
         (status = 404, description = "No such doctor", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slot is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a slot of this doctor, invalid fields, or the key was used for another request", body = Problem, content_type = "application/problem+json"),
@@ -259,10 +259,7 @@ async fn page_of(
 #[utoipa::path(get, path = "/api/v1/bookings", tag = "bookings", security(("bearer" = [])), params(BookingFilter),
     responses(
         (status = 200, description = "A page of bookings", body = BookingPage),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "scope=all is for admins", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, WrongRole, InvalidFields,
     ))]
 async fn list_bookings(
     State(state): State<AppState>,
@@ -282,10 +279,7 @@ async fn list_bookings(
 #[utoipa::path(get, path = "/api/v1/agenda", tag = "bookings", security(("bearer" = [])), params(BookingFilter),
     responses(
         (status = 200, description = "A page of the doctor's bookings", body = BookingPage),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a doctor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, WrongRole, InvalidFields,
     ))]
 async fn agenda(
     State(state): State<AppState>,
@@ -307,7 +301,7 @@ async fn agenda(
     params(("id" = Uuid, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The booking", body = BookingOut),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn,
         (status = 404, description = "No such booking (or not yours)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_booking(
@@ -328,7 +322,7 @@ async fn get_booking(
     params(("id" = Uuid, Path, description = "Booking id")),
     responses(
         (status = 200, description = "Cancelled", body = BookingOut),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn,
         (status = 404, description = "No such booking (or not yours)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already cancelled, past, or too close to the visit", body = Problem, content_type = "application/problem+json"),
     ))]

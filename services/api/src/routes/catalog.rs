@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::{Admins, Authorized};
+use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn, WrongRole};
 use crate::error::{ApiError, Fields, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::{PageInfo, Pagination};
@@ -124,11 +125,9 @@ fn check_title(value: &str) -> Result<String, &'static str> {
 #[utoipa::path(post, path = "/api/v1/specialties", tag = "catalog", security(("bearer" = [])), request_body = NewSpecialty,
     responses(
         (status = 201, description = "Created", body = SpecialtyOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, WrongRole,
         (status = 409, description = "Slug or name taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     ))]
 async fn create_specialty(
     State(state): State<AppState>,
@@ -171,12 +170,10 @@ pub struct SpecialtyChange {
     params(("id" = Uuid, Path, description = "Specialty id")),
     responses(
         (status = 200, description = "Updated", body = SpecialtyOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, WrongRole,
         (status = 404, description = "No such specialty", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     ))]
 async fn update_specialty(
     State(state): State<AppState>,
@@ -207,8 +204,7 @@ async fn update_specialty(
     params(("id" = Uuid, Path, description = "Specialty id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, WrongRole,
         (status = 404, description = "No such specialty", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_specialty(
@@ -281,8 +277,7 @@ pub struct DoctorFilter {
 #[utoipa::path(get, path = "/api/v1/doctors", tag = "catalog", params(DoctorFilter),
     responses(
         (status = 200, description = "A page of doctors", body = DoctorPage),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid paging", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, InvalidFields,
     ))]
 async fn list_doctors(
     State(state): State<AppState>,
@@ -458,11 +453,9 @@ fn doctor_change(input: &DoctorInput, creating: bool) -> Result<DoctorChange, Ap
 #[utoipa::path(post, path = "/api/v1/doctors", tag = "catalog", security(("bearer" = [])), request_body = DoctorInput,
     responses(
         (status = 201, description = "Created", body = DoctorOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, WrongRole,
         (status = 409, description = "The account is another doctor's", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     ))]
 async fn create_doctor(
     State(state): State<AppState>,
@@ -481,12 +474,10 @@ async fn create_doctor(
     params(("id" = Uuid, Path, description = "Doctor id")),
     responses(
         (status = 200, description = "Updated", body = DoctorOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, WrongRole,
         (status = 404, description = "No such doctor", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The account is another doctor's", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     ))]
 async fn update_doctor(
     State(state): State<AppState>,
@@ -506,8 +497,7 @@ async fn update_doctor(
     params(("id" = Uuid, Path, description = "Doctor id")),
     responses(
         (status = 204, description = "Retired"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, WrongRole,
         (status = 404, description = "No such doctor", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn retire_doctor(
@@ -535,9 +525,7 @@ pub struct ScheduleInput {
     params(("id" = Uuid, Path, description = "Doctor id")),
     responses(
         (status = 200, description = "The doctor with the new schedule", body = DoctorDetail),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, WrongRole,
         (status = 404, description = "No such doctor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or overlapping hours", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -616,8 +604,7 @@ impl TimeOffOut {
     params(("id" = Uuid, Path, description = "Doctor id")),
     responses(
         (status = 200, description = "Time off", body = [TimeOffOut]),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, WrongRole,
     ))]
 async fn list_time_off(
     State(state): State<AppState>,
@@ -649,11 +636,9 @@ pub struct NewTimeOff {
     params(("id" = Uuid, Path, description = "Doctor id")),
     responses(
         (status = 201, description = "Recorded", body = TimeOffOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, WrongRole,
         (status = 404, description = "No such doctor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        InvalidFields,
     ))]
 async fn add_time_off(
     State(state): State<AppState>,
@@ -695,8 +680,7 @@ async fn add_time_off(
     params(("id" = Uuid, Path, description = "Doctor id"), ("time_off_id" = Uuid, Path, description = "Time-off id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, WrongRole,
         (status = 404, description = "No such time off", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_time_off(

@@ -12,7 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
+use crate::error::doc::NotSignedIn;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -36,7 +37,7 @@ pub struct LinkOut {
 #[utoipa::path(post, path = "/api/v1/telegram/link", tag = "telegram", security(("bearer" = [])),
     responses(
         (status = 201, description = "A new code", body = LinkOut),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn,
     ))]
 async fn create_link(
     State(state): State<AppState>,

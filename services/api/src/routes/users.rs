@@ -10,7 +10,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::CurrentUser;
-use crate::error::{ApiError, Fields, Problem};
+use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn};
+use crate::error::{ApiError, Fields};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
@@ -53,7 +54,7 @@ impl From<User> for UserOut {
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses(
         (status = 200, description = "The account", body = UserOut),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn,
     ))]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<UserOut>, ApiError> {
     let found = users::get(&state.infra.db, user.claims.sub)
@@ -79,9 +80,7 @@ pub struct UpdateMe {
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMe,
     responses(
         (status = 200, description = "The updated account", body = UserOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        MalformedRequest, NotSignedIn, InvalidFields,
     ))]
 async fn update_me(
     State(state): State<AppState>,

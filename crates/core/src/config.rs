@@ -19,6 +19,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+/// What `.env.template` puts where a secret must go: a secret still holding it is refused, so a
+/// deployment cannot run on the template's values by mistake.
+pub const PLACEHOLDER: &str = "change-me";
+
 /// A variable that is missing or does not parse.
 #[derive(Debug, thiserror::Error)]
 #[error("{var}{} {problem}: expected {expected}", value.as_ref().map(|v| format!("={v:?}")).unwrap_or_default())]
@@ -104,6 +108,14 @@ impl<S: Source> Env<S> {
         let Some(raw) = self.raw(var) else {
             return Ok(None);
         };
+        if T::SECRET && raw.contains(PLACEHOLDER) {
+            return Err(ConfigError {
+                var,
+                value: None,
+                problem: "still holds the \"change-me\" placeholder of .env.template".to_owned(),
+                expected: T::EXPECTED,
+            });
+        }
         T::parse_env(&raw).map(Some).map_err(|why| ConfigError {
             var,
             value: (!T::SECRET).then_some(raw),
@@ -523,6 +535,23 @@ mod tests {
         .unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
         assert_eq!(cfg.max_connections, 10);
+    }
+
+    #[test]
+    fn secrets_left_at_the_template_placeholder_are_refused() {
+        let err = DatabaseConfig::from_env(&env(&[(
+            "DATABASE_URL",
+            "postgres://medsync:change-me-postgres-password@db:5432/medsync",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(err.to_string().contains("placeholder"), "{err}");
+        let err = TelegramConfig::from_env(&env(&[(
+            "TELEGRAM_BOT_TOKEN",
+            "123456789:change-me-telegram-bot-token",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.var, "TELEGRAM_BOT_TOKEN");
     }
 
     #[test]

@@ -1,0 +1,57 @@
+//! `tgsim`: the Telegram Bot API simulator as a server (development compose profile).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use medsync_tgsim::{Options, Simulator};
+
+/// A local Telegram Bot API server: point TELEGRAM_API_URL at it.
+#[derive(Debug, Parser)]
+#[command(name = "tgsim", version)]
+struct Cli {
+    /// Where to listen.
+    #[arg(long, env = "TGSIM_LISTEN_ADDR", default_value = "0.0.0.0:8090")]
+    listen: SocketAddr,
+    /// The bots' username, as getMe reports it.
+    #[arg(long, env = "TELEGRAM_BOT_USERNAME", default_value = "medsync_bot")]
+    bot_username: String,
+    /// Answer 429 when a chat gets more than this many bot messages per second.
+    #[arg(long, env = "TGSIM_RATE_LIMIT_PER_CHAT")]
+    rate_limit_per_chat: Option<u32>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tgsim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let simulator = Simulator::new(Options {
+        bot_username: cli.bot_username,
+        per_chat_per_second: cli.rate_limit_per_chat,
+    });
+    let outcome: anyhow::Result<()> = runtime.block_on(async {
+        let shutdown = medsync_core::shutdown::on_signal();
+        let listener = tokio::net::TcpListener::bind(cli.listen).await?;
+        tracing::info!(addr = %cli.listen, "tgsim listening");
+        simulator.serve(listener, shutdown).await?;
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tgsim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

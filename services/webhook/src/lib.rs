@@ -1,14 +1,32 @@
-//! The Telegram webhook receiver: Telegram POSTs updates here (production); they are verified,
-//! de-duplicated and handed to the bot through a Redis stream.
+//! The Telegram webhook receiver. Telegram POSTs each update to `/telegram/webhook` (nginx
+//! routes that path here); the receiver
+//!
+//! 1. compares `X-Telegram-Bot-Api-Secret-Token` with `TELEGRAM_WEBHOOK_SECRET` in constant
+//!    time (401, nothing stored, when it differs or is missing);
+//! 2. checks the body is a JSON object with an integer `update_id` (400 otherwise; 413 past
+//!    the size limit);
+//! 3. in one Redis script, marks the `update_id` as seen and appends the raw update to the
+//!    stream the bot consumes — or does nothing if it was seen already (Telegram redelivers);
+//! 4. answers 200 only once Redis accepted it, and 503 when Redis cannot be reached, so that
+//!    Telegram keeps the update and delivers it again. Nothing is lost, nothing is doubled.
 //!
 //! [`build`] returns an [`App`] bound to its port, so tests start the very same application the
 //! binary runs.
 
+use std::sync::LazyLock;
+
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use medsync_core::app::App;
 use medsync_core::config::{ConfigError, Env, Source, TelegramConfig};
 use medsync_core::infra::{BaseConfig, Infra};
+use medsync_core::redis::Redis;
 use medsync_core::service::Spec;
+use subtle::ConstantTimeEq;
 
 /// The webhook service.
 pub const SPEC: Spec = Spec {
@@ -18,6 +36,15 @@ pub const SPEC: Spec = Spec {
     default_port: 8081,
 };
 
+/// The path Telegram posts to (the same behind nginx).
+pub const PATH: &str = "/telegram/webhook";
+
+/// Telegram's updates are a few kilobytes; anything far larger is not one.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// How long an `update_id` is remembered (Telegram gives up redelivering within a day).
+const SEEN_TTL_SECONDS: u64 = 24 * 60 * 60;
+
 /// Everything the webhook reads from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -25,6 +52,9 @@ pub struct Config {
     pub base: BaseConfig,
     /// The Telegram settings (the webhook secret among them).
     pub telegram: TelegramConfig,
+    /// `TELEGRAM_UPDATES_STREAM_MAXLEN` (default 100000): the stream is trimmed to about this
+    /// many entries, oldest first.
+    pub stream_maxlen: u64,
 }
 
 impl Config {
@@ -33,8 +63,27 @@ impl Config {
         Ok(Self {
             base: BaseConfig::from_env(env, &SPEC)?,
             telegram: TelegramConfig::from_env(env)?,
+            stream_maxlen: env
+                .or("TELEGRAM_UPDATES_STREAM_MAXLEN", 100_000_u64)?
+                .max(1000),
         })
     }
+}
+
+/// The Redis keys of the update hand-off, shared with the bot.
+pub fn stream_key(redis: &Redis) -> String {
+    redis.keys().key(&["tg", "updates"])
+}
+
+fn seen_key(redis: &Redis, update_id: i64) -> String {
+    redis.keys().key(&["tg", "seen", &update_id.to_string()])
+}
+
+#[derive(Clone)]
+struct Intake {
+    redis: Redis,
+    secret: Option<Vec<u8>>,
+    maxlen: u64,
 }
 
 /// Connects (lazily) and binds the listen address.
@@ -46,7 +95,86 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 /// [`build`] with connections made by the caller (tests pass a fresh database).
 pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
     if config.telegram.webhook_secret.is_none() {
-        tracing::warn!("TELEGRAM_WEBHOOK_SECRET is not set: Telegram updates cannot be accepted");
+        tracing::warn!("TELEGRAM_WEBHOOK_SECRET is not set: every update will be refused");
     }
-    App::bind(&config.base.http, infra.readiness(), Router::new()).await
+    let intake = Intake {
+        redis: infra.redis.clone(),
+        secret: config
+            .telegram
+            .webhook_secret
+            .as_ref()
+            .map(|s| s.expose().as_bytes().to_vec()),
+        maxlen: config.stream_maxlen,
+    };
+    let routes = Router::new()
+        .route(PATH, post(receive))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(intake);
+    App::bind(&config.base.http, infra.readiness(), routes).await
+}
+
+static HAND_OFF: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+            redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'update', ARGV[1])
+            return 1
+        end
+        return 0
+        ",
+    )
+});
+
+fn answer(status: StatusCode, outcome: &'static str, detail: &'static str) -> Response {
+    metrics::counter!("telegram_webhook_updates_total", "outcome" => outcome).increment(1);
+    (status, detail).into_response()
+}
+
+async fn receive(State(intake): State<Intake>, headers: HeaderMap, body: Bytes) -> Response {
+    let given = headers
+        .get("x-telegram-bot-api-secret-token")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let authorized = intake
+        .secret
+        .as_deref()
+        .is_some_and(|secret| bool::from(secret.ct_eq(given)));
+    if !authorized {
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong or missing secret token",
+        );
+    }
+    let update_id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("update_id").and_then(serde_json::Value::as_i64));
+    let Some(update_id) = update_id else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "expected a JSON Telegram update with an update_id",
+        );
+    };
+    let mut conn = intake.redis.conn.clone();
+    let added: Result<i64, _> = HAND_OFF
+        .key(seen_key(&intake.redis, update_id))
+        .key(stream_key(&intake.redis))
+        .arg(body.as_ref())
+        .arg(SEEN_TTL_SECONDS)
+        .arg(intake.maxlen)
+        .invoke_async(&mut conn)
+        .await;
+    match added {
+        Ok(1) => answer(StatusCode::OK, "accepted", "ok"),
+        Ok(_) => answer(StatusCode::OK, "duplicate", "ok"),
+        Err(error) => {
+            tracing::error!(%error, update_id, "cannot hand the update to Redis; Telegram will redeliver it");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "try again later",
+            )
+        }
+    }
 }

@@ -1,19 +1,139 @@
-//! The webhook service over real HTTP, PostgreSQL and Redis.
+//! The webhook receiver over real HTTP and Redis.
 
+use std::collections::HashMap;
+
+use medsync_core::config::{Env, TelegramConfig};
+use medsync_core::infra::Infra;
+use medsync_core::redis::Redis;
 use medsync_core::testing::{self, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+const SECRET: &str = "test-webhook-secret";
+
+fn config(options: &PgConnectOptions) -> medsync_webhook::Config {
+    medsync_webhook::Config {
+        base: testing::base_config(options),
+        telegram: TelegramConfig::from_env(&Env::new(HashMap::from([(
+            "TELEGRAM_WEBHOOK_SECRET",
+            SECRET,
+        )])))
+        .unwrap(),
+        stream_maxlen: 1000,
+    }
+}
+
+async fn spawn(options: &PgConnectOptions) -> (TestApp, Redis) {
+    let config = config(options);
+    let infra = testing::infra(&config.base);
+    let redis = infra.redis.clone();
+    (
+        TestApp::spawn(medsync_webhook::build_with(config, infra).await.unwrap()),
+        redis,
+    )
+}
+
+async fn deliver(app: &TestApp, secret: Option<&str>, body: &str) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{}", app.url, medsync_webhook::PATH))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(secret) = secret {
+        request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn stream_len(redis: &Redis) -> i64 {
+    let mut conn = redis.conn.clone();
+    redis::cmd("XLEN")
+        .arg(medsync_webhook::stream_key(redis))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+const UPDATE: &str = r#"{"update_id": 1001, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}, "text": "/start"}}"#;
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn an_update_is_handed_to_the_stream_once_however_often_it_comes(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let (app, redis) = spawn(&options).await;
+
+    let first = deliver(&app, Some(SECRET), UPDATE).await;
+    let again = deliver(&app, Some(SECRET), UPDATE).await;
+
+    assert_eq!((first, again), (200, 200));
+    assert_eq!(stream_len(&redis).await, 1);
+    let mut conn = redis.conn.clone();
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(medsync_webhook::stream_key(&redis))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let stored: String = entries.ids[0].get("update").unwrap();
+    assert_eq!(stored, UPDATE);
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_wrong_or_missing_secret_is_401_and_stores_nothing(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let (app, redis) = spawn(&options).await;
+
+    let wrong = deliver(&app, Some("not-the-secret"), UPDATE).await;
+    let prefix = deliver(&app, Some(&SECRET[..5]), UPDATE).await;
+    let missing = deliver(&app, None, UPDATE).await;
+
+    assert_eq!((wrong, prefix, missing), (401, 401, 401));
+    assert_eq!(stream_len(&redis).await, 0);
+    // The update was not marked as seen either: the real delivery goes through.
+    assert_eq!(deliver(&app, Some(SECRET), UPDATE).await, 200);
+    assert_eq!(stream_len(&redis).await, 1);
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn what_is_not_an_update_is_400_and_oversized_bodies_413(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let (app, redis) = spawn(&options).await;
+
+    let not_json = deliver(&app, Some(SECRET), "hello").await;
+    let no_id = deliver(&app, Some(SECRET), r#"{"message": {}}"#).await;
+    let huge = deliver(
+        &app,
+        Some(SECRET),
+        &format!(r#"{{"update_id": 1, "pad": "{}"}}"#, "x".repeat(300_000)),
+    )
+    .await;
+
+    assert_eq!((not_json, no_id, huge), (400, 400, 413));
+    assert_eq!(stream_len(&redis).await, 0);
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn with_redis_unreachable_the_answer_is_503_so_telegram_redelivers(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let config = config(&options);
+    let infra = Infra {
+        db: PgPoolOptions::new().connect_lazy_with(options.clone()),
+        redis: testing::redis_unreachable(),
+    };
+    let app = TestApp::spawn(medsync_webhook::build_with(config, infra).await.unwrap());
+
+    assert_eq!(deliver(&app, Some(SECRET), UPDATE).await, 503);
+}
+
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
 async fn the_webhook_is_ready_and_stops_on_shutdown(_: PgPoolOptions, options: PgConnectOptions) {
-    let config = medsync_webhook::Config {
-        base: testing::base_config(&options),
-        telegram: medsync_core::config::TelegramConfig::from_env(&medsync_core::config::Env::new(
-            std::collections::HashMap::<&str, &str>::new(),
-        ))
-        .unwrap(),
-    };
-    let infra = testing::infra(&config.base);
-    let app = TestApp::spawn(medsync_webhook::build_with(config, infra).await.unwrap());
+    let (app, _) = spawn(&options).await;
 
     assert_eq!(app.get("/healthz").await.status(), 200);
     assert_eq!(app.get("/readyz").await.status(), 200);

@@ -189,7 +189,7 @@ fn reply_markup(params: &Map<String, Value>) -> Result<Option<Value>, ApiError> 
 }
 
 /// Parameters from the query string and a JSON or form body, as Telegram accepts them.
-fn parameters(
+async fn parameters(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     body: &Bytes,
@@ -208,6 +208,21 @@ fn parameters(
     if content_type.starts_with("application/x-www-form-urlencoded") {
         for (k, v) in form_urlencoded::parse(body) {
             params.insert(k.into_owned(), Value::String(v.into_owned()));
+        }
+    } else if content_type.starts_with("multipart/form-data") {
+        let malformed = |_| ApiError::bad_request("malformed multipart body");
+        let boundary = multer::parse_boundary(content_type).map_err(malformed)?;
+        let mut multipart = multer::Multipart::with_reader(body.as_ref(), boundary);
+        while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+            let Some(name) = field.name().map(str::to_owned) else {
+                continue;
+            };
+            // Files (a webhook certificate) are accepted and ignored.
+            if field.file_name().is_some() {
+                continue;
+            }
+            let value = field.text().await.map_err(malformed)?;
+            params.insert(name, Value::String(value));
         }
     } else {
         match serde_json::from_slice::<Value>(body) {
@@ -734,7 +749,7 @@ async fn bot_api(
         }
         .into_response();
     };
-    let params = match parameters(&query, &headers, &body) {
+    let params = match parameters(&query, &headers, &body).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod seed;
+pub mod telegram;
 pub mod wait;
 
 use anyhow::Context as _;

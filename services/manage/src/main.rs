@@ -25,6 +25,9 @@ enum Command {
     /// its password to ADMIN_PASSWORD (ADMIN_NAME names a new account). The password comes from
     /// the environment, never the command line, where other users of the machine could see it.
     CreateAdmin,
+    /// Register the webhook with the Bot API: TELEGRAM_WEBHOOK_URL (the public HTTPS URL of
+    /// /telegram/webhook), TELEGRAM_WEBHOOK_SECRET, and the update types the bot handles.
+    SetWebhook,
     /// Wait until PostgreSQL and Redis answer; exit 1 naming what never answered.
     WaitReady {
         /// Give up after this many seconds.
@@ -74,6 +77,10 @@ fn main() -> ExitCode {
         ) {
             (Ok(db), Ok(admin)) => runtime.block_on(medsync_manage::admin::create(&db, &admin)),
             (Err(e), _) | (_, Err(e)) => return config_failure(&e),
+        },
+        Command::SetWebhook => match medsync_manage::telegram::WebhookConfig::from_env(&env) {
+            Ok(config) => runtime.block_on(medsync_manage::telegram::set_webhook(&config)),
+            Err(e) => return config_failure(&e),
         },
         Command::WaitReady { timeout } => {
             match (DatabaseConfig::from_env(&env), RedisConfig::from_env(&env)) {

@@ -221,3 +221,60 @@ async fn create_admin_creates_then_promotes(_: PgPoolOptions, options: PgConnect
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("ADMIN_EMAIL is not set"));
 }
+
+#[tokio::test]
+async fn set_webhook_registers_the_url_secret_and_update_types() {
+    let sim = medsync_tgsim::Simulator::new(medsync_tgsim::Options::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let addr = sim
+        .spawn("127.0.0.1:0".parse().unwrap(), shutdown.clone())
+        .await
+        .unwrap();
+    let api = format!("http://{addr}");
+    let env = medsync_core::config::Env::new(HashMap::from([
+        ("TELEGRAM_BOT_TOKEN", "4242:webhook-test"),
+        ("TELEGRAM_API_URL", api.as_str()),
+        ("TELEGRAM_WEBHOOK_SECRET", "hook-secret"),
+        (
+            "TELEGRAM_WEBHOOK_URL",
+            "https://clinic.example/telegram/webhook",
+        ),
+    ]));
+    let config = medsync_manage::telegram::WebhookConfig::from_env(&env).unwrap();
+
+    medsync_manage::telegram::set_webhook(&config)
+        .await
+        .unwrap();
+
+    let info: serde_json::Value =
+        reqwest::get(format!("{api}/bot4242:webhook-test/getWebhookInfo"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        info["result"]["url"],
+        "https://clinic.example/telegram/webhook"
+    );
+    shutdown.cancel();
+}
+
+#[test]
+fn set_webhook_names_what_is_missing() {
+    let out = testing::run_binary(
+        env!("CARGO_BIN_EXE_manage"),
+        &["set-webhook"],
+        &HashMap::from([
+            ("TELEGRAM_BOT_TOKEN", "4242:x"),
+            ("TELEGRAM_WEBHOOK_SECRET", "s"),
+        ]),
+    );
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("TELEGRAM_WEBHOOK_URL is not set"),
+        "{stderr}"
+    );
+}

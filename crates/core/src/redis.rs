@@ -11,6 +11,7 @@ use crate::config::RedisConfig;
 pub struct Redis {
     /// The multiplexed connection; clones share it.
     pub conn: ConnectionManager,
+    client: redis::Client,
     keys: Keys,
 }
 
@@ -31,9 +32,16 @@ impl Redis {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
         Ok(Self {
-            conn: ConnectionManager::new_lazy_with_config(client, manager_config)?,
+            conn: ConnectionManager::new_lazy_with_config(client.clone(), manager_config)?,
+            client,
             keys: Keys::new(&config.key_prefix),
         })
+    }
+
+    /// A connection of its own, for blocking commands (`XREADGROUP … BLOCK`): on the shared
+    /// multiplexed connection they would hold up every other command behind them.
+    pub async fn dedicated(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        self.client.get_multiplexed_async_connection().await
     }
 
     /// Key naming for this deployment.

@@ -4,6 +4,8 @@
 //! [`build`] returns an [`App`] bound to its health port, so tests start the very same
 //! application the binary runs.
 
+pub mod stream;
+
 use axum::Router;
 use medsync_core::app::App;
 use medsync_core::config::{ConfigError, Env, Source, TelegramConfig};

@@ -1,0 +1,155 @@
+//! Taking Telegram updates from the Redis stream the webhook writes (production), as one
+//! consumer of a consumer group: every bot replica reads different entries; an entry is
+//! acknowledged only after it was handled; entries a dead consumer had taken are claimed back
+//! after `claim_idle` and handled by a live one. A handler that fails leaves its entry pending,
+//! so it is tried again later rather than lost.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use medsync_core::redis::Redis;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use tokio_util::sync::CancellationToken;
+
+/// One consumer of the updates stream.
+#[derive(Debug, Clone)]
+pub struct StreamConsumer {
+    redis: Redis,
+    stream: String,
+    group: String,
+    consumer: String,
+    /// An entry pending this long with another consumer is taken over.
+    pub claim_idle: Duration,
+    /// Entries read at once.
+    pub batch: usize,
+}
+
+impl StreamConsumer {
+    /// Consumer `consumer` of group `group` on `stream`.
+    pub fn new(redis: Redis, stream: String, group: &str, consumer: &str) -> Self {
+        Self {
+            redis,
+            stream,
+            group: group.to_owned(),
+            consumer: consumer.to_owned(),
+            claim_idle: Duration::from_secs(60),
+            batch: 16,
+        }
+    }
+
+    /// Creates the group (and the stream) if missing; a group created now starts with the
+    /// entries already in the stream, so none written before the first bot started is skipped.
+    pub async fn ensure_group(&self) -> anyhow::Result<()> {
+        let mut conn = self.redis.conn.clone();
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e).context("creating the consumer group"),
+        }
+    }
+
+    /// Handles entries until `shutdown`: first those abandoned by dead consumers, then new
+    /// ones, blocking at most a second at a time so that shutdown is noticed promptly.
+    /// `handle` gets the raw update JSON.
+    pub async fn run<F, Fut>(&self, shutdown: CancellationToken, handle: F) -> anyhow::Result<()>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        self.ensure_group().await?;
+        let mut blocking = self
+            .redis
+            .dedicated()
+            .await
+            .context("connecting to Redis")?;
+        while !shutdown.is_cancelled() {
+            let reclaimed = self.reclaim().await?;
+            self.handle_all(&reclaimed, &handle).await?;
+            let options = StreamReadOptions::default()
+                .group(&self.group, &self.consumer)
+                .count(self.batch)
+                .block(1000);
+            let keys = [self.stream.as_str()];
+            let read = redis::AsyncCommands::xread_options(&mut blocking, &keys, &[">"], &options);
+            let reply: StreamReadReply = tokio::select! {
+                () = shutdown.cancelled() => break,
+                reply = read => reply?,
+            };
+            for key in reply.keys {
+                self.handle_all(&key.ids, &handle).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes over the entries that have been pending with any consumer for `claim_idle`.
+    pub async fn reclaim(&self) -> anyhow::Result<Vec<StreamId>> {
+        let mut conn = self.redis.conn.clone();
+        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(u64::try_from(self.claim_idle.as_millis()).unwrap_or(u64::MAX))
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(self.batch)
+            .query_async(&mut conn)
+            .await
+            .context("claiming abandoned updates")?;
+        if !reply.claimed.is_empty() {
+            tracing::info!(
+                count = reply.claimed.len(),
+                "took over updates a stopped consumer had not finished"
+            );
+        }
+        Ok(reply.claimed)
+    }
+
+    async fn handle_all<F, Fut>(&self, entries: &[StreamId], handle: &F) -> anyhow::Result<()>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        // In order: one chat's updates are handled in the order Telegram sent them.
+        for entry in entries {
+            let update: Option<String> = entry.get("update");
+            let Some(update) = update else {
+                tracing::warn!(id = entry.id, "stream entry without an update; dropping it");
+                self.ack(&entry.id).await?;
+                continue;
+            };
+            match handle(update).await {
+                Ok(()) => self.ack(&entry.id).await?,
+                Err(error) => {
+                    tracing::warn!(
+                        id = entry.id,
+                        error = format!("{error:#}"),
+                        "update not handled; it stays pending and will be retried"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn ack(&self, id: &str) -> anyhow::Result<()> {
+        let mut conn = self.redis.conn.clone();
+        redis::cmd("XACK")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(id)
+            .query_async::<i64>(&mut conn)
+            .await
+            .context("acknowledging an update")?;
+        Ok(())
+    }
+}

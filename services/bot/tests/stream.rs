@@ -75,8 +75,7 @@ async fn drain(
     }
     shutdown.cancel();
     task.await.unwrap().unwrap();
-    let handled = handled.lock().unwrap().clone();
-    handled
+    handled.lock().unwrap().clone()
 }
 
 #[tokio::test]

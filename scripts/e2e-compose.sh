@@ -20,10 +20,11 @@ cd "$root"
 HTTP_PORT=${E2E_HTTP_PORT:-18080}
 HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
 DEV_HTTP_PORT=${E2E_DEV_HTTP_PORT:-18000}
+TGSIM_PORT=${E2E_TGSIM_PORT:-18090}
 PROD_PROJECT=${E2E_PROD_PROJECT:-medsync-e2e}
 DEV_PROJECT=${E2E_DEV_PROJECT:-medsync-e2e-dev}
 WAIT_TIMEOUT=${E2E_WAIT_TIMEOUT:-900}
-export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT
+export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT TGSIM_PORT
 # The test suite's own connection strings must not leak into the stacks.
 unset DATABASE_URL REDIS_URL
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
@@ -178,6 +179,8 @@ check "GET /api/v1/version through the dev nginx" body_contains "$http/api/v1/ve
 for service in api webhook bot worker; do
     check "dev $service /readyz through nginx" body_contains "$http/_status/$service/readyz" '"status":"ready"'
 done
+check "tgsim's chat page is served on its port" body_contains "http://127.0.0.1:$TGSIM_PORT/" 'data-token="123456789:medsync-dev-token"'
+check "tgsim answers getMe for the dev bot" body_contains "http://127.0.0.1:$TGSIM_PORT/bot123456789:medsync-dev-token/getMe" '"username":"medsync_bot"'
 check "the seed ran: the demo admin exists" bash -c \
     "[[ \$(\"\${@}\" exec -T db psql -U medsync -tAc \"SELECT count(*) FROM users WHERE role = 'admin'\") == 1 ]]" _ "${dev[@]}"
 check "every development container runs as non-root" all_non_root "${dev[@]}"

@@ -39,6 +39,8 @@ pub struct Options {
     pub bot_username: String,
     /// Answer `sendMessage` with 429 when a chat gets more than this many messages per second.
     pub per_chat_per_second: Option<u32>,
+    /// The bot token the chat page starts with.
+    pub default_token: Option<String>,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
         Self {
             bot_username: "medsync_bot".to_owned(),
             per_chat_per_second: None,
+            default_token: None,
         }
     }
 }
@@ -264,6 +267,9 @@ impl Simulator {
     /// The Bot API and the control API.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/", get(chat_page))
+            .route("/chat.js", get(chat_script))
+            .route("/healthz", get(|| async { "ok" }))
             .route("/{bot}/{method}", get(bot_api).post(bot_api))
             .route(
                 "/sim/bots/{token}/users/{user_id}/messages",
@@ -796,4 +802,30 @@ async fn chat_log(
     Path((token, chat_id)): Path<(String, i64)>,
 ) -> Response {
     ok(Value::Array(sim.chat(&token, chat_id)))
+}
+
+/// The chat page: pick a user, talk to the bot, press its inline buttons.
+async fn chat_page(State(sim): State<Simulator>) -> Response {
+    let token = sim
+        .shared
+        .options
+        .default_token
+        .as_deref()
+        .unwrap_or_default();
+    let escaped = token
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let page = include_str!("../assets/chat.html")
+        .replace("<body>", &format!("<body data-token=\"{escaped}\">"));
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+async fn chat_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../assets/chat.js"),
+    )
+        .into_response()
 }

@@ -10,6 +10,8 @@ use medsync_tgsim::{Options, Simulator};
 #[derive(Debug, Parser)]
 #[command(name = "tgsim", version)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Where to listen.
     #[arg(long, env = "TGSIM_LISTEN_ADDR", default_value = "0.0.0.0:8090")]
     listen: SocketAddr,
@@ -19,10 +21,24 @@ struct Cli {
     /// Answer 429 when a chat gets more than this many bot messages per second.
     #[arg(long, env = "TGSIM_RATE_LIMIT_PER_CHAT")]
     rate_limit_per_chat: Option<u32>,
+    /// The bot token the chat page starts with.
+    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    default_token: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Ask a running tgsim on this host for /healthz; exit 0 when it answers, 1 otherwise.
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck) = cli.command {
+        return healthcheck(cli.listen);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
@@ -39,6 +55,7 @@ fn main() -> ExitCode {
     let simulator = Simulator::new(Options {
         bot_username: cli.bot_username,
         per_chat_per_second: cli.rate_limit_per_chat,
+        default_token: cli.default_token,
     });
     let outcome: anyhow::Result<()> = runtime.block_on(async {
         let shutdown = medsync_core::shutdown::on_signal();
@@ -51,6 +68,33 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tgsim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(listen: SocketAddr) -> ExitCode {
+    let target = SocketAddr::new(
+        if listen.ip().is_unspecified() {
+            [127, 0, 0, 1].into()
+        } else {
+            listen.ip()
+        },
+        listen.port(),
+    );
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return ExitCode::FAILURE,
+    };
+    match runtime.block_on(medsync_core::service::probe(&format!(
+        "http://{target}/healthz"
+    ))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("healthcheck: {why}");
             ExitCode::FAILURE
         }
     }

@@ -235,3 +235,29 @@ async fn webhook_updates_are_posted_with_the_secret_and_redelivered_until_accept
     );
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn the_chat_page_and_its_script_are_served_with_the_default_token() {
+    let (_sim, url, shutdown) = start(Options {
+        default_token: Some(TOKEN.to_owned()),
+        ..Options::default()
+    })
+    .await;
+
+    let page = reqwest::get(format!("{url}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let script = reqwest::get(format!("{url}/chat.js")).await.unwrap();
+
+    assert!(page.contains(&format!("data-token=\"{TOKEN}\"")), "{page}");
+    assert!(page.contains("<script src=\"chat.js\">"));
+    assert_eq!(script.status(), 200);
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    shutdown.cancel();
+}

@@ -6,7 +6,7 @@ use time::Time;
 use uuid::Uuid;
 
 /// A medical specialty, e.g. Cardiology.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow, PartialEq, Eq)]
 pub struct Specialty {
     /// Its id.
     pub id: Uuid,
@@ -184,15 +184,7 @@ struct DoctorRow {
     bio: String,
     slot_minutes: i32,
     user_id: Option<Uuid>,
-    specialties: sqlx::types::Json<Vec<SpecialtyJson>>,
-}
-
-#[derive(serde::Deserialize)]
-struct SpecialtyJson {
-    id: Uuid,
-    slug: String,
-    name: String,
-    description: String,
+    specialties: sqlx::types::Json<Vec<Specialty>>,
 }
 
 impl From<DoctorRow> for Doctor {
@@ -203,17 +195,7 @@ impl From<DoctorRow> for Doctor {
             bio: r.bio,
             slot_minutes: r.slot_minutes,
             user_id: r.user_id,
-            specialties: r
-                .specialties
-                .0
-                .into_iter()
-                .map(|s| Specialty {
-                    id: s.id,
-                    slug: s.slug,
-                    name: s.name,
-                    description: s.description,
-                })
-                .collect(),
+            specialties: r.specialties.0,
         }
     }
 }

@@ -40,8 +40,15 @@ impl Redis {
 
     /// A connection of its own, for blocking commands (`XREADGROUP … BLOCK`): on the shared
     /// multiplexed connection they would hold up every other command behind them.
+    /// Its response timeout (10 s) is far above the blocking commands' own (about 1 s): the
+    /// client's default of 0.5 s would fail every `BLOCK 1000` that finds nothing.
     pub async fn dedicated(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-        self.client.get_multiplexed_async_connection().await
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
     /// Key naming for this deployment.
@@ -62,6 +69,11 @@ impl Keys {
         Self {
             prefix: prefix.trim_end_matches(':').to_owned(),
         }
+    }
+
+    /// The stream through which the webhook service hands Telegram updates to the bot.
+    pub fn telegram_updates(&self) -> String {
+        self.key(&["tg", "updates"])
     }
 
     /// `<prefix>:<a>:<b>…`.

@@ -72,7 +72,7 @@ impl Config {
 
 /// The Redis keys of the update hand-off, shared with the bot.
 pub fn stream_key(redis: &Redis) -> String {
-    redis.keys().key(&["tg", "updates"])
+    redis.keys().telegram_updates()
 }
 
 fn seen_key(redis: &Redis, update_id: i64) -> String {

@@ -56,6 +56,18 @@ pub async fn list_specialties(conn: &mut PgConnection) -> Result<Vec<Specialty>,
         .await
 }
 
+/// The specialties at least one active doctor practises, by name: what a patient can book.
+pub async fn bookable_specialties(conn: &mut PgConnection) -> Result<Vec<Specialty>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.slug, s.name, s.description FROM specialties s
+         WHERE EXISTS (SELECT 1 FROM doctor_specialties ds JOIN doctors d ON d.id = ds.doctor_id
+                       WHERE ds.specialty_id = s.id AND d.active)
+         ORDER BY s.name",
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// Finds the doctor with this exact name, or creates one; then sets their specialties and
 /// replaces their weekly schedule. Meant for seeding and imports: one call describes a doctor.
 pub async fn upsert_doctor(

@@ -34,3 +34,69 @@ pub async fn issue(
         .await?;
     Ok(LinkCode { code, expires_at })
 }
+
+/// Why a code did not link.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    /// Unknown, expired or used.
+    #[error("this link code is unknown, expired or already used")]
+    Invalid,
+    /// The Telegram account belongs to another account that signs in with a password: linking
+    /// it elsewhere would take that account's Telegram sign-in away.
+    #[error("this Telegram account is linked to another MedSync account")]
+    LinkedElsewhere,
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Redeems `code` for the Telegram user `telegram_user_id`, in the caller's transaction: the
+/// code's account gets this Telegram account. A Telegram-only patient account this Telegram user
+/// had before (one made by chatting with the bot) is merged into it: its bookings move over
+/// and it is deleted. Returns the linked account's id.
+pub async fn redeem(
+    conn: &mut PgConnection,
+    code: &str,
+    telegram_user_id: i64,
+    now: Timestamp,
+) -> Result<Uuid, RedeemError> {
+    let user_id: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE telegram_link_codes SET used_at = $2
+         WHERE code = $1 AND used_at IS NULL AND expires_at > $2
+         RETURNING user_id",
+    )
+    .bind(code)
+    .bind(to_db(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let user_id = user_id.ok_or(RedeemError::Invalid)?;
+
+    let previous: Option<(Uuid, bool)> = sqlx::query_as(
+        "SELECT id, email IS NOT NULL FROM users WHERE telegram_user_id = $1 FOR UPDATE",
+    )
+    .bind(telegram_user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match previous {
+        Some((id, _)) if id == user_id => return Ok(user_id),
+        Some((_, true)) => return Err(RedeemError::LinkedElsewhere),
+        Some((id, false)) => {
+            sqlx::query("UPDATE bookings SET patient_id = $2 WHERE patient_id = $1")
+                .bind(id)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        None => {}
+    }
+    sqlx::query("UPDATE users SET telegram_user_id = $2, updated_at = now() WHERE id = $1")
+        .bind(user_id)
+        .bind(telegram_user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(user_id)
+}

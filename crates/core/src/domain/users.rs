@@ -300,6 +300,44 @@ pub async fn update_profile(
     .await
 }
 
+/// The account linked to this Telegram user, if any.
+pub async fn by_telegram(
+    db: impl PgExecutor<'_>,
+    telegram_user_id: i64,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE telegram_user_id = $1"
+    )))
+    .bind(telegram_user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The account of this Telegram user: the linked one, or a new patient known only by Telegram,
+/// named `name` (already validated with [`parse_name`]). Safe against two concurrent first
+/// messages: the second insert finds the first's row.
+pub async fn telegram_patient(
+    db: &mut sqlx::PgConnection,
+    telegram_user_id: i64,
+    name: &str,
+) -> Result<User, sqlx::Error> {
+    let inserted: Option<User> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO users (id, name, role, telegram_user_id) VALUES ($1, $2, 'patient', $3)
+         ON CONFLICT (telegram_user_id) DO NOTHING RETURNING {USER_COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(name)
+    .bind(telegram_user_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    match inserted {
+        Some(user) => Ok(user),
+        None => by_telegram(&mut *db, telegram_user_id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Email, Password, parse_phone};

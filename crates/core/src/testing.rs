@@ -189,18 +189,18 @@ pub struct RunningBinary {
 }
 
 impl RunningBinary {
-    /// Starts `path` (with `extra` variables) and waits (up to 10 s) until its `/healthz`
+    /// Starts `path` (with `extra` variables, which override the defaults) and waits (up to 10 s) until its `/healthz`
     /// answers.
     pub async fn start(path: &str, listen_var: &'static str, extra: &[(&str, &str)]) -> Self {
         let addr = free_local_addr();
         let child = std::process::Command::new(path)
             .env_clear()
-            .envs(extra.iter().copied())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", env_url("DATABASE_URL"))
             .env("REDIS_URL", env_url("REDIS_URL"))
             .env(listen_var, addr.to_string())
             .env("LOG_FORMAT", "json")
+            .envs(extra.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

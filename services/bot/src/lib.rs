@@ -4,15 +4,26 @@
 //! [`build`] returns an [`App`] bound to its health port, so tests start the very same
 //! application the binary runs.
 
+pub mod conversation;
+pub mod dialogue;
+pub mod polling;
 pub mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use medsync_core::app::App;
-use medsync_core::config::{ConfigError, Env, Source, TelegramConfig};
+use medsync_core::config::{ConfigError, Env, Seconds, Source, TelegramConfig, TelegramMode};
+use medsync_core::domain::bookings::BookingRules;
 use medsync_core::infra::{BaseConfig, Infra};
 use medsync_core::service::Spec;
 use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
+
+use crate::conversation::{Conversation, Settings};
+use crate::dialogue::Store;
+use crate::stream::StreamConsumer;
 
 /// The bot service.
 pub const SPEC: Spec = Spec {
@@ -29,14 +40,58 @@ pub struct Config {
     pub base: BaseConfig,
     /// Token, Bot API URL, mode.
     pub telegram: TelegramConfig,
+    /// The clinic's booking rules (`CLINIC_TIMEZONE`, `REMINDER_OFFSETS`,
+    /// `CANCELLATION_NOTICE_HOURS`), the same as the API's.
+    pub rules: BookingRules,
+    /// `BOT_DIALOGUE_TTL_SECONDS` (default 3600): an abandoned booking dialogue is forgotten
+    /// this long after its last step.
+    pub dialogue_ttl: Duration,
+    /// `BOT_BOOKING_DAYS` (default 14): how many days ahead the bot offers.
+    pub booking_days: u16,
+    /// `BOT_STREAM_CLAIM_IDLE_SECONDS` (default 60, webhook mode): an update another bot took
+    /// and has not acknowledged for this long is taken over (that bot is presumed dead).
+    pub claim_idle: Duration,
+    /// `BOT_CONSUMER_NAME` (webhook mode; default `bot-` and a random suffix): this replica's
+    /// name in the stream's consumer group. A stable name (e.g. the pod's) lets a restarted
+    /// replica find its own unacknowledged updates at once.
+    pub consumer_name: String,
 }
 
 impl Config {
     /// Reads the bot's variables.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        let booking_days: u16 = env.or("BOT_BOOKING_DAYS", 14)?;
+        if !(1..=90).contains(&booking_days) {
+            return Err(ConfigError {
+                var: "BOT_BOOKING_DAYS",
+                value: Some(booking_days.to_string()),
+                problem: "is out of range".to_owned(),
+                expected: "a number of days from 1 to 90",
+            });
+        }
         Ok(Self {
             base: BaseConfig::from_env(env, &SPEC)?,
             telegram: TelegramConfig::from_env(env)?,
+            rules: BookingRules::from_env(env)?,
+            dialogue_ttl: env
+                .or(
+                    "BOT_DIALOGUE_TTL_SECONDS",
+                    Seconds(Duration::from_secs(3600)),
+                )?
+                .0
+                .max(Duration::from_secs(60)),
+            booking_days,
+            claim_idle: env
+                .or(
+                    "BOT_STREAM_CLAIM_IDLE_SECONDS",
+                    Seconds(Duration::from_secs(60)),
+                )?
+                .0
+                .max(Duration::from_secs(1)),
+            consumer_name: env.or(
+                "BOT_CONSUMER_NAME",
+                format!("bot-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            )?,
         })
     }
 }
@@ -49,38 +104,75 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
 /// [`build`] with connections made by the caller (tests pass a fresh database).
 pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
-    let bot = match &config.telegram.bot_token {
-        Some(token) => {
-            let url = reqwest::Url::parse(&config.telegram.api_url.0)?;
-            Some(Bot::new(token.expose()).set_api_url(url))
-        }
-        None => None,
+    let readiness = infra.readiness();
+    let app = App::bind(&config.base.http, readiness, Router::new()).await?;
+    let Some(token) = &config.telegram.bot_token else {
+        return Ok(app.with_task("updates", |shutdown| async move {
+            tracing::warn!("TELEGRAM_BOT_TOKEN is not set: the bot takes no updates");
+            shutdown.cancelled().await;
+            Ok(())
+        }));
     };
-    let telegram = config.telegram.clone();
-    Ok(
-        App::bind(&config.base.http, infra.readiness(), Router::new())
-            .await?
-            .with_task("updates", move |shutdown| {
-                take_updates(bot, telegram, shutdown)
-            }),
-    )
+    let url = reqwest::Url::parse(&config.telegram.api_url.0)?;
+    let bot = Bot::new(token.expose()).set_api_url(url);
+    let conversation = Arc::new(Conversation::new(
+        bot.clone(),
+        infra.db.clone(),
+        Store::new(infra.redis.clone(), config.dialogue_ttl),
+        Settings {
+            rules: config.rules.clone(),
+            booking_days: config.booking_days,
+        },
+    ));
+    let source = match config.telegram.mode {
+        TelegramMode::Polling => UpdateSource::Polling(bot),
+        TelegramMode::Webhook => {
+            let mut consumer = StreamConsumer::new(
+                infra.redis.clone(),
+                infra.redis.keys().telegram_updates(),
+                "bots",
+                &config.consumer_name,
+            );
+            consumer.claim_idle = config.claim_idle;
+            UpdateSource::Stream(Box::new(consumer))
+        }
+    };
+    Ok(app.with_task("updates", move |shutdown| {
+        take_updates(conversation, source, shutdown)
+    }))
 }
 
-/// Takes updates until shutdown. Without a token there is nothing to take: the bot stays up
-/// (healthy, so the rest of the stack runs) and says so once.
+/// Where updates come from.
+enum UpdateSource {
+    Polling(Bot),
+    Stream(Box<StreamConsumer>),
+}
+
 async fn take_updates(
-    bot: Option<Bot>,
-    telegram: TelegramConfig,
+    conversation: Arc<Conversation>,
+    source: UpdateSource,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    match bot {
-        None => tracing::warn!("TELEGRAM_BOT_TOKEN is not set: the bot takes no updates"),
-        Some(_bot) => tracing::info!(
-            mode = ?telegram.mode,
-            api = %telegram.api_url.0,
-            "bot ready; no conversations are served yet"
-        ),
+    match conversation.register_commands().await {
+        Ok(()) => tracing::info!("commands registered"),
+        Err(error) => tracing::warn!(%error, "could not register the commands"),
     }
-    shutdown.cancelled().await;
-    Ok(())
+    match source {
+        UpdateSource::Polling(bot) => {
+            tracing::info!("taking updates by long polling");
+            polling::run(bot, conversation, shutdown).await
+        }
+        UpdateSource::Stream(consumer) => {
+            tracing::info!(
+                consumer = consumer.consumer(),
+                "taking updates from the webhook's stream"
+            );
+            consumer
+                .run(shutdown, |update| {
+                    let conversation = conversation.clone();
+                    async move { conversation.handle_json(&update).await }
+                })
+                .await
+        }
+    }
 }

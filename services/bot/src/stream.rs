@@ -38,6 +38,11 @@ impl StreamConsumer {
         }
     }
 
+    /// This consumer's name in the group.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
     /// Creates the group (and the stream) if missing; a group created now starts with the
     /// entries already in the stream, so none written before the first bot started is skipped.
     pub async fn ensure_group(&self) -> anyhow::Result<()> {
@@ -59,8 +64,36 @@ impl StreamConsumer {
 
     /// Handles entries until `shutdown`: first those abandoned by dead consumers, then new
     /// ones, blocking at most a second at a time so that shutdown is noticed promptly.
-    /// `handle` gets the raw update JSON.
+    /// `handle` gets the raw update JSON. Redis going away pauses the loop (retrying with a
+    /// growing delay) rather than ending it.
     pub async fn run<F, Fut>(&self, shutdown: CancellationToken, handle: F) -> anyhow::Result<()>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let mut failures: u32 = 0;
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown, &handle).await {
+                Ok(()) => break,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let pause = Duration::from_millis(250 << failures.min(5));
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        retry_in_ms = pause.as_millis(),
+                        "reading the updates stream failed"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn consume<F, Fut>(&self, shutdown: &CancellationToken, handle: &F) -> anyhow::Result<()>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
@@ -73,7 +106,7 @@ impl StreamConsumer {
             .context("connecting to Redis")?;
         while !shutdown.is_cancelled() {
             let reclaimed = self.reclaim().await?;
-            self.handle_all(&reclaimed, &handle).await?;
+            self.handle_all(&reclaimed, handle).await?;
             let options = StreamReadOptions::default()
                 .group(&self.group, &self.consumer)
                 .count(self.batch)
@@ -82,10 +115,10 @@ impl StreamConsumer {
             let read = redis::AsyncCommands::xread_options(&mut blocking, &keys, &[">"], &options);
             let reply: StreamReadReply = tokio::select! {
                 () = shutdown.cancelled() => break,
-                reply = read => reply?,
+                reply = read => reply.context("reading the updates stream")?,
             };
             for key in reply.keys {
-                self.handle_all(&key.ids, &handle).await?;
+                self.handle_all(&key.ids, handle).await?;
             }
         }
         Ok(())

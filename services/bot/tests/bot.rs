@@ -1,20 +1,20 @@
-//! The bot service over real HTTP, PostgreSQL and Redis.
+//! The bot service over real HTTP, PostgreSQL and Redis, in process and as its binary.
 
-use medsync_core::testing::{self, TestApp};
+mod common;
+
+use std::time::Duration;
+
+use common::{ADA, Sim, TOKEN, clinic, count};
+use medsync_core::testing::{self, RunningBinary, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
 async fn the_bot_is_ready_and_stops_on_shutdown(_: PgPoolOptions, options: PgConnectOptions) {
-    let config = medsync_bot::Config {
-        base: testing::base_config(&options),
-        telegram: medsync_core::config::TelegramConfig::from_env(&medsync_core::config::Env::new(
-            std::collections::HashMap::from([
-                ("TELEGRAM_BOT_TOKEN", "123:test"),
-                ("TELEGRAM_API_URL", "http://127.0.0.1:1"),
-            ]),
-        ))
-        .unwrap(),
-    };
+    let config = common::bot_config(
+        testing::base_config(&options),
+        "http://127.0.0.1:1",
+        "polling",
+    );
     let infra = testing::infra(&config.base);
     let app = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
 
@@ -33,4 +33,139 @@ fn the_binary_refuses_a_missing_or_garbage_database_url() {
 #[tokio::test]
 async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
     testing::assert_binary_lifecycle(env!("CARGO_BIN_EXE_bot"), "BOT_LISTEN_ADDR", &[]).await;
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_bot");
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_bot_killed_mid_dialogue_carries_on_and_its_unacknowledged_update_is_not_lost(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    clinic(&db).await;
+    let sim = Sim::start().await;
+    let database_url = testing::database_url(&options);
+    let prefix = format!("test:{}", uuid::Uuid::new_v4());
+    let api_url = sim.url();
+    let env = |mode: &'static str, consumer: &'static str| {
+        vec![
+            ("DATABASE_URL", database_url.clone()),
+            ("REDIS_KEY_PREFIX", prefix.clone()),
+            ("TELEGRAM_BOT_TOKEN", TOKEN.to_owned()),
+            ("TELEGRAM_API_URL", api_url.clone()),
+            ("TELEGRAM_MODE", mode.to_owned()),
+            ("TELEGRAM_WEBHOOK_SECRET", "webhook-secret".to_owned()),
+            ("BOT_CONSUMER_NAME", consumer.to_owned()),
+            ("BOT_STREAM_CLAIM_IDLE_SECONDS", "1".to_owned()),
+        ]
+    };
+    let start = |vars: Vec<(&'static str, String)>| async move {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        RunningBinary::start(BIN, "BOT_LISTEN_ADDR", &vars).await
+    };
+
+    // 1. Polling: SIGKILL between two steps of a dialogue; the next bot goes on from there.
+    let mut first = start(env("polling", "one")).await;
+    sim.says(ADA, "/start");
+    sim.wait_for(ADA, "Welcome").await;
+    sim.says(ADA, "/book");
+    let menu = sim.wait_for(ADA, "Which specialty?").await;
+    sim.press_labelled(ADA, &menu, "Cardiology");
+    let doctors = sim.wait_for(ADA, "Which doctor?").await;
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+
+    let second = start(env("polling", "two")).await;
+    sim.press_labelled(ADA, &doctors, "Dr. Ada Heart");
+    let days = sim.wait_for(ADA, "which day?").await;
+    assert_eq!(
+        days["message_id"], menu["message_id"],
+        "the same dialogue message"
+    );
+    drop(second); // SIGKILL
+
+    // 2. Webhook mode: a bot takes an update from the stream, cannot finish it (Telegram is
+    // unreachable), and is killed; the next bot takes it over and handles it.
+    let redis = {
+        let mut config = testing::redis_config();
+        config.key_prefix = prefix.clone();
+        medsync_core::redis::Redis::connect(&config).unwrap()
+    };
+    sim.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = start(env("webhook", "three")).await;
+    let update = serde_json::json!({"update_id": 700_001, "message": {
+        "message_id": 7001, "date": 0, "text": "/help",
+        "chat": {"id": ADA, "type": "private", "first_name": "Ada"},
+        "from": {"id": ADA, "is_bot": false, "first_name": "Ada"}}})
+    .to_string();
+    let mut conn = redis.conn.clone();
+    redis::cmd("XADD")
+        .arg(redis.keys().telegram_updates())
+        .arg("*")
+        .arg("update")
+        .arg(&update)
+        .query_async::<String>(&mut conn)
+        .await
+        .unwrap();
+    // Wait until the third bot holds it, unacknowledged.
+    let mut held = false;
+    for _ in 0..100 {
+        let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(redis.keys().telegram_updates())
+            .arg("bots")
+            .arg("-")
+            .arg("+")
+            .arg(10)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if pending
+            .iter()
+            .any(|(_, consumer, _, _)| consumer == "three")
+        {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(held, "the third bot took the update");
+    third.child.kill().unwrap(); // SIGKILL, with the update unacknowledged
+    third.child.wait().unwrap();
+
+    // Telegram is back; a fourth bot reclaims the update and answers it (once the chat lock
+    // the killed bot may have held has expired).
+    let _ = sim
+        .sim
+        .clone()
+        .spawn(sim.addr, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    let fourth = start(env("webhook", "four")).await;
+    sim.wait_for_start_within(ADA, "What I can do", 60).await;
+    for _ in 0..50 {
+        let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(redis.keys().telegram_updates())
+            .arg("bots")
+            .arg("-")
+            .arg("+")
+            .arg(10)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sim.count_starting(ADA, "What I can do"), 1);
+    drop(fourth);
+
+    // Nothing was booked along the way; the dialogue is still at the day step.
+    assert_eq!(count(&db, "SELECT count(*) FROM bookings").await, 0);
 }

@@ -1,0 +1,107 @@
+//! Long polling `getUpdates` (development, or a deployment without a public URL).
+//!
+//! Telegram forgets an update only when a later `getUpdates` asks for an offset past it, so
+//! the offset moves past an update only after it was handled: a bot killed mid-update gets
+//! it again when it starts. Updates are handled one at a time, in order.
+
+use std::sync::Arc;
+
+use teloxide::prelude::*;
+use teloxide::types::AllowedUpdate;
+use tokio_util::sync::CancellationToken;
+
+use crate::conversation::{Conversation, retry_delay};
+
+/// Seconds a `getUpdates` call waits for an update.
+const POLL_SECONDS: u32 = 25;
+/// Attempts at one update before it is given up (logged as an error).
+const ATTEMPTS: u32 = 6;
+
+/// Polls and handles updates until `shutdown`.
+pub async fn run(
+    bot: Bot,
+    conversation: Arc<Conversation>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // getUpdates is refused while a webhook is set: polling mode means no webhook.
+    if let Err(error) = bot.delete_webhook().await {
+        tracing::warn!(%error, "could not remove a webhook before polling");
+    }
+    let mut offset: i32 = 0;
+    let mut failures: u32 = 0;
+    while !shutdown.is_cancelled() {
+        let request = bot
+            .get_updates()
+            .offset(offset)
+            .timeout(POLL_SECONDS)
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        let updates = tokio::select! {
+            () = shutdown.cancelled() => break,
+            updates = request.send() => updates,
+        };
+        let updates = match updates {
+            Ok(updates) => {
+                failures = 0;
+                updates
+            }
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(%error, failures, "getUpdates failed; retrying");
+                pause(&shutdown, failures).await;
+                continue;
+            }
+        };
+        for update in updates {
+            let id = update.id.0;
+            handle_with_retries(&conversation, update, &shutdown).await;
+            if shutdown.is_cancelled() {
+                // Not handled (or handled but the offset is not confirmed): the next bot
+                // gets it again, and the "handled" mark keeps it from being handled twice.
+                break;
+            }
+            offset = i32::try_from(id).unwrap_or(i32::MAX).saturating_add(1);
+        }
+    }
+    Ok(())
+}
+
+async fn handle_with_retries(
+    conversation: &Conversation,
+    update: Update,
+    shutdown: &CancellationToken,
+) {
+    let id = update.id.0;
+    for attempt in 1..=ATTEMPTS {
+        match conversation.handle(update.clone()).await {
+            Ok(()) => return,
+            Err(error) if attempt < ATTEMPTS => {
+                tracing::warn!(
+                    update_id = id,
+                    attempt,
+                    error = format!("{error:#}"),
+                    "update not handled; trying again"
+                );
+                pause(shutdown, attempt).await;
+                if shutdown.is_cancelled() {
+                    return;
+                }
+            }
+            Err(error) => {
+                metrics::counter!("medsync_bot_updates_total", "outcome" => "dropped").increment(1);
+                tracing::error!(
+                    update_id = id,
+                    attempts = ATTEMPTS,
+                    error = format!("{error:#}"),
+                    "giving up on an update"
+                );
+            }
+        }
+    }
+}
+
+async fn pause(shutdown: &CancellationToken, attempt: u32) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(retry_delay(attempt)) => {}
+    }
+}

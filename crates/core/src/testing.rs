@@ -290,3 +290,31 @@ pub async fn assert_binary_lifecycle(path: &str, listen_var: &'static str, extra
         "{path} took {took:?} to stop"
     );
 }
+
+/// A clinic open every day, 08:00–20:00 UTC, so that tomorrow always has free slots: the
+/// specialty "Cardiology" and its doctor "Dr. Ada Heart" (30-minute slots). Returns their ids.
+pub async fn clinic_open_every_day(db: &sqlx::PgPool) -> (uuid::Uuid, uuid::Uuid) {
+    use crate::domain::catalog::{self, WeeklyHours};
+    let mut conn = db.acquire().await.expect("a connection");
+    let specialty = catalog::upsert_specialty(&mut conn, "cardiology", "Cardiology", "Hearts")
+        .await
+        .expect("the specialty");
+    let week: Vec<WeeklyHours> = (1..=7)
+        .map(|weekday| WeeklyHours {
+            weekday,
+            starts_at: time::macros::time!(08:00),
+            ends_at: time::macros::time!(20:00),
+        })
+        .collect();
+    let doctor = catalog::upsert_doctor(
+        &mut conn,
+        "Dr. Ada Heart",
+        "Cardiologist",
+        30,
+        &[specialty.id],
+        &week,
+    )
+    .await
+    .expect("the doctor");
+    (specialty.id, doctor)
+}

@@ -512,10 +512,7 @@ impl Conversation {
 
     /// `starts_at` in the clinic's time zone, for people.
     fn when(&self, starts_at: Timestamp) -> String {
-        let tz = &self.settings.rules.timezone;
-        let local = starts_at.to_zoned(tz.clone());
-        let zone = tz.iana_name().unwrap_or("UTC");
-        format!("{} ({zone})", local.strftime("%A %-d %B %Y at %H:%M"))
+        clock::human(starts_at, &self.settings.rules.timezone)
     }
 
     /// The days of the booking window with free slots, and how many.
@@ -751,7 +748,7 @@ impl Conversation {
             "✅ Booked: {} on {}.\nReference: {}\n\nSee your visits with /my.",
             booking.doctor_name,
             self.when(booking.starts_at),
-            short_id(booking.id)
+            bookings::reference(booking.id)
         );
         self.show(chat, at, &text, None).await?;
         self.store.clear(chat.0).await?;
@@ -949,11 +946,6 @@ async fn doctor_name(conn: &mut sqlx::PgConnection, doctor: Uuid) -> anyhow::Res
     Ok(catalog::get_doctor(conn, doctor)
         .await?
         .map_or_else(|| "This doctor".to_owned(), |d| d.name))
-}
-
-/// The first block of a booking id: enough for a person to quote.
-fn short_id(id: Uuid) -> String {
-    id.simple().to_string()[..8].to_uppercase()
 }
 
 fn help_text() -> String {

@@ -105,6 +105,11 @@ const SELECT: &str = "SELECT b.id, b.doctor_id, d.name AS doctor_name, b.patient
         b.ends_at, b.status, b.source, b.created_at, b.cancelled_at
     FROM bookings b JOIN doctors d ON d.id = b.doctor_id";
 
+/// A booking's reference for people: the first eight hex digits of its id, upper-case.
+pub fn reference(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_uppercase()
+}
+
 /// The clinic's booking rules.
 #[derive(Debug, Clone)]
 pub struct BookingRules {

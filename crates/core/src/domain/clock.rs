@@ -28,6 +28,14 @@ pub fn rfc3339_in(ts: Timestamp, tz: &TimeZone) -> String {
         .to_string()
 }
 
+/// An instant for people, in the clinic's zone: `Thursday 26 November 2026 at 14:00
+/// (Europe/Berlin)`. The bot's answers and the worker's messages use it alike.
+pub fn human(ts: Timestamp, tz: &TimeZone) -> String {
+    let local = ts.to_zoned(tz.clone());
+    let zone = tz.iana_name().unwrap_or("UTC");
+    format!("{} ({zone})", local.strftime("%A %-d %B %Y at %H:%M"))
+}
+
 /// Parses an RFC 3339 instant with an offset or `Z` (`2030-01-07T09:00:00+01:00`).
 pub fn parse_rfc3339(raw: &str) -> Result<Timestamp, String> {
     raw.parse::<Timestamp>().map_err(|_| {

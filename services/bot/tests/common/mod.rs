@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use medsync_core::config::{Env, TelegramConfig};
 use medsync_core::domain::bookings::BookingRules;
-use medsync_core::domain::catalog::{self, WeeklyHours};
 use medsync_core::infra::BaseConfig;
 use medsync_core::testing;
 use medsync_tgsim::{Options, Simulator};
@@ -28,31 +27,8 @@ pub struct Clinic {
 }
 
 pub async fn clinic(db: &PgPool) -> Clinic {
-    let mut conn = db.acquire().await.unwrap();
-    let specialty = catalog::upsert_specialty(&mut conn, "cardiology", "Cardiology", "Hearts")
-        .await
-        .unwrap();
-    let week: Vec<WeeklyHours> = (1..=7)
-        .map(|weekday| WeeklyHours {
-            weekday,
-            starts_at: time::macros::time!(08:00),
-            ends_at: time::macros::time!(20:00),
-        })
-        .collect();
-    let doctor = catalog::upsert_doctor(
-        &mut conn,
-        "Dr. Ada Heart",
-        "Cardiologist",
-        30,
-        &[specialty.id],
-        &week,
-    )
-    .await
-    .unwrap();
-    Clinic {
-        specialty: specialty.id,
-        doctor,
-    }
+    let (specialty, doctor) = testing::clinic_open_every_day(db).await;
+    Clinic { specialty, doctor }
 }
 
 /// tgsim on a free port.

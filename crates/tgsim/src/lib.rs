@@ -10,6 +10,8 @@
 //! | `POST /sim/bots/{token}/users/{user_id}/messages` `{"text", "first_name"?}` | the user sends a message to the bot |
 //! | `POST /sim/bots/{token}/users/{user_id}/callbacks` `{"message_id", "data"}` | the user presses an inline button |
 //! | `GET /sim/bots/{token}/chats/{chat_id}/messages` | the chat, both sides, oldest first |
+//! | `POST /sim/bots/{token}/users/{user_id}/block` `{"blocked"}` | the user blocks (or unblocks) the bot: sends to them get 403 |
+//! | `POST /sim/bots/{token}/chats/{chat_id}/flood` `{"count", "retry_after"}` | the next `count` sends to the chat get 429 with `retry_after` |
 //!
 //! Updates wait for `getUpdates` (with long polling), or, once `setWebhook` was called, are
 //! POSTed to the webhook with `X-Telegram-Bot-Api-Secret-Token` and redelivered until it
@@ -84,6 +86,10 @@ struct Chat {
     messages: Vec<Value>,
     /// Send times of the bot's recent messages, for the optional rate limit.
     recent_sends: Vec<f64>,
+    /// The user blocked the bot: sending answers 403.
+    blocked: bool,
+    /// The next this many sends answer 429 with this `retry_after`.
+    flood: Option<(u32, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +286,8 @@ impl Simulator {
                 post(user_presses),
             )
             .route("/sim/bots/{token}/chats/{chat_id}/messages", get(chat_log))
+            .route("/sim/bots/{token}/users/{user_id}/block", post(user_blocks))
+            .route("/sim/bots/{token}/chats/{chat_id}/flood", post(flood))
             .with_state(self.clone())
     }
 
@@ -386,6 +394,29 @@ impl Simulator {
                 "data": data,
             }}),
         ))
+    }
+
+    /// The user `user_id` blocks the bot (`true`: its messages to them get 403) or unblocks it.
+    pub fn user_blocks(&self, token: &str, user_id: i64, blocked: bool) {
+        self.lock()
+            .entry(token.to_owned())
+            .or_default()
+            .chats
+            .entry(user_id)
+            .or_default()
+            .blocked = blocked;
+    }
+
+    /// The next `count` messages to `chat_id` get 429 with `retry_after` seconds, as Telegram
+    /// answers a bot that sends too fast.
+    pub fn flood(&self, token: &str, chat_id: i64, count: u32, retry_after: u64) {
+        self.lock()
+            .entry(token.to_owned())
+            .or_default()
+            .chats
+            .entry(chat_id)
+            .or_default()
+            .flood = (count > 0).then_some((count, retry_after));
     }
 
     /// Every message of a chat, both sides, oldest first.
@@ -593,6 +624,21 @@ impl Simulator {
             .chats
             .entry(chat_id)
             .or_default();
+        if chat.blocked {
+            return Err(ApiError {
+                code: 403,
+                description: "Forbidden: bot was blocked by the user".to_owned(),
+                retry_after: None,
+            });
+        }
+        if let Some((left, retry_after)) = chat.flood {
+            chat.flood = (left > 1).then(|| (left - 1, retry_after));
+            return Err(ApiError {
+                code: 429,
+                description: format!("Too Many Requests: retry after {retry_after}"),
+                retry_after: Some(retry_after),
+            });
+        }
         if let Some(limit) = self.shared.options.per_chat_per_second {
             let now = now_f64();
             chat.recent_sends.retain(|t| now - t < 1.0);
@@ -795,6 +841,35 @@ async fn user_presses(
         Ok(update) => ok(update),
         Err(why) => ApiError::bad_request(why).into_response(),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct Block {
+    blocked: bool,
+}
+
+async fn user_blocks(
+    State(sim): State<Simulator>,
+    Path((token, user_id)): Path<(String, i64)>,
+    axum::Json(block): axum::Json<Block>,
+) -> Response {
+    sim.user_blocks(&token, user_id, block.blocked);
+    ok(json!(true))
+}
+
+#[derive(Debug, Deserialize)]
+struct Flood {
+    count: u32,
+    retry_after: u64,
+}
+
+async fn flood(
+    State(sim): State<Simulator>,
+    Path((token, chat_id)): Path<(String, i64)>,
+    axum::Json(flood): axum::Json<Flood>,
+) -> Response {
+    sim.flood(&token, chat_id, flood.count, flood.retry_after);
+    ok(json!(true))
 }
 
 async fn chat_log(

@@ -1,5 +1,7 @@
 //! The worker over real HTTP, PostgreSQL and Redis.
 
+mod common;
+
 use std::time::Duration;
 
 use medsync_core::testing::{self, TestApp};
@@ -11,16 +13,18 @@ async fn the_worker_is_ready_and_publishes_the_queue_depth(
     options: PgConnectOptions,
 ) {
     let pool = pool_options.connect_with(options.clone()).await.unwrap();
-    sqlx::query("INSERT INTO jobs (id, kind) VALUES ($1, 'test.noop'), ($2, 'test.noop')")
-        .bind(uuid::Uuid::now_v7())
-        .bind(uuid::Uuid::now_v7())
-        .execute(&pool)
-        .await
-        .unwrap();
-    let config = medsync_worker::Config {
-        base: testing::base_config(&options),
-        stats_interval: Duration::from_secs(1),
-    };
+    // Due in an hour: they stay queued while the depth is measured.
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, payload, run_at) VALUES
+         ($1, 'system.noop', '{\"v\": 1}', now() + interval '1 hour'),
+         ($2, 'system.noop', '{\"v\": 1}', now() + interval '1 hour')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(uuid::Uuid::now_v7())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let config = common::config(&options, &[("WORKER_STATS_INTERVAL_SECONDS", "1")]);
     let infra = testing::infra(&config.base);
     let app = TestApp::spawn(medsync_worker::build_with(config, infra).await.unwrap());
 

@@ -1,0 +1,197 @@
+//! What the worker tests share: a worker in process, tgsim, jobs by SQL.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use medsync_core::config::Env;
+use medsync_core::testing::{self, TestApp};
+use medsync_tgsim::{Options, Simulator};
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const TOKEN: &str = "123456789:test-token";
+
+pub async fn pool(options: &PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options.clone())
+        .await
+        .unwrap()
+}
+
+/// The worker's configuration with `vars` on top of test defaults (fast retries).
+pub fn config(options: &PgConnectOptions, vars: &[(&str, &str)]) -> medsync_worker::Config {
+    let database_url = testing::database_url(options);
+    let mut map: HashMap<&str, &str> = HashMap::from([
+        ("DATABASE_URL", database_url.as_str()),
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("WORKER_BACKOFF_BASE_MS", "200"),
+        ("WORKER_LEASE_SECONDS", "10"),
+        ("WORKER_POLL_SECONDS", "5"),
+    ]);
+    map.extend(vars.iter().copied());
+    let mut config = medsync_worker::Config::from_env(&Env::new(map)).unwrap();
+    config.base = testing::base_config(options);
+    config
+}
+
+pub async fn worker(config: medsync_worker::Config) -> TestApp {
+    let infra = testing::infra(&config.base);
+    TestApp::spawn(medsync_worker::build_with(config, infra).await.unwrap())
+}
+
+/// tgsim on a free port.
+pub struct Sim {
+    pub sim: Simulator,
+    pub addr: SocketAddr,
+}
+
+impl Sim {
+    pub async fn start() -> Self {
+        let sim = Simulator::new(Options::default());
+        let addr = sim
+            .clone()
+            .spawn(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+        Self { sim, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn bot_messages(&self, chat: i64) -> Vec<String> {
+        self.sim
+            .chat(TOKEN, chat)
+            .into_iter()
+            .filter(|m| m["from"]["is_bot"] == true)
+            .filter_map(|m| m["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Waits (up to `seconds`) for a bot message in `chat` starting with `prefix`.
+    pub async fn wait_for(&self, chat: i64, prefix: &str, seconds: u64) -> String {
+        for _ in 0..seconds * 20 {
+            if let Some(text) = self
+                .bot_messages(chat)
+                .into_iter()
+                .find(|t| t.starts_with(prefix))
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no message starting with {prefix:?} in chat {chat}: {:#?}",
+            self.bot_messages(chat)
+        );
+    }
+}
+
+/// A Telegram-only patient (chat id = Telegram user id).
+pub async fn telegram_patient(db: &PgPool, telegram_id: i64, name: &str) -> Uuid {
+    let mut conn = db.acquire().await.unwrap();
+    medsync_core::domain::users::telegram_patient(&mut conn, telegram_id, name)
+        .await
+        .unwrap()
+        .id
+}
+
+/// A job's status, attempts, worker, last error and note.
+pub async fn job(
+    db: &PgPool,
+    id: Uuid,
+) -> (String, i32, Option<String>, Option<String>, Option<String>) {
+    sqlx::query_as(
+        "SELECT status::text, attempts, locked_by, last_error, note FROM jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// Waits (up to `seconds`) until `sql` (a boolean query) is true.
+pub async fn wait_until(db: &PgPool, sql: &str, seconds: u64) {
+    for _ in 0..seconds * 20 {
+        let done: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(db)
+            .await
+            .unwrap();
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("still false after {seconds} s: {sql}");
+}
+
+/// Enqueues `n` no-op jobs taking `sleep_ms` each; returns their ids.
+pub async fn noop_jobs(db: &PgPool, n: i64, sleep_ms: u64) -> Vec<Uuid> {
+    sqlx::query_scalar(
+        "INSERT INTO jobs (id, kind, payload)
+         SELECT gen_random_uuid(), 'system.noop', jsonb_build_object('v', 1, 'sleep_ms', $2::bigint)
+         FROM generate_series(1, $1) RETURNING id",
+    )
+    .bind(n)
+    .bind(i64::try_from(sleep_ms).unwrap())
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// The sum of a counter over its labels in a Prometheus text exposition.
+pub fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or_default()
+}
+
+/// The API in process (for the admin routes and bookings by HTTP).
+pub async fn api(options: &PgConnectOptions) -> TestApp {
+    let env = Env::new(HashMap::from([
+        ("SECRET_KEY", "a-test-secret-key-of-at-least-32-bytes!"),
+        ("CLINIC_TIMEZONE", "Europe/Berlin"),
+    ]));
+    let config = medsync_api::Config::with_base(testing::base_config(options), &env).unwrap();
+    let infra = testing::infra(&config.base);
+    TestApp::spawn(medsync_api::build_with(config, infra).await.unwrap())
+}
+
+/// An admin account (as `manage create-admin` makes it) and its access token.
+pub async fn admin_token(db: &PgPool, api: &TestApp) -> String {
+    let email = medsync_core::domain::users::Email::parse("admin@clinic.example").unwrap();
+    let hash = medsync_core::password::hash("admin password 1".to_owned())
+        .await
+        .unwrap();
+    medsync_core::domain::users::upsert_admin(db, &email, "Admin", &hash)
+        .await
+        .unwrap();
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", api.url))
+        .json(&serde_json::json!({"email": "admin@clinic.example", "password": "admin password 1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}

@@ -61,6 +61,7 @@ pub const SPEC: Spec = Spec {
         (name = "catalog", description = "Specialties, doctors, schedules, free slots"),
         (name = "bookings", description = "Appointments"),
         (name = "telegram", description = "Linking a Telegram account"),
+        (name = "admin", description = "Operating the stack: the job queue"),
     )
 )]
 struct ApiDoc;

@@ -1,5 +1,6 @@
 //! The API's routes, one module per resource, merged in [`router`].
 
+pub mod admin;
 pub mod auth;
 pub mod bookings;
 pub mod catalog;
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(slots::router())
         .merge(bookings::router())
         .merge(telegram::router())
+        .merge(admin::router())
 }
 
 /// `?page=&per_page=`: pages start at 1; 1 to 100 items per page (default 20).

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use medsync_core::config::{ConfigError, DatabaseConfig, Env, RedisConfig, TelemetryConfig};
+use medsync_core::domain::jobs::JobStatus;
 use medsync_manage::{seed, wait};
 
 #[derive(Debug, Parser)]
@@ -28,11 +29,34 @@ enum Command {
     /// Register the webhook with the Bot API: TELEGRAM_WEBHOOK_URL (the public HTTPS URL of
     /// /telegram/webhook), TELEGRAM_WEBHOOK_SECRET, and the update types the bot handles.
     SetWebhook,
+    /// The job queue: list jobs, or make a dead one run again.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Wait until PostgreSQL and Redis answer; exit 1 naming what never answered.
     WaitReady {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 60, env = "WAIT_READY_TIMEOUT_SECONDS")]
         timeout: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state: queued, running, succeeded or dead.
+        #[arg(long, value_parser = medsync_manage::jobs::parse_status)]
+        status: Option<JobStatus>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+    },
+    /// Queue a dead (or waiting) job to run now, its attempts counted afresh.
+    Retry {
+        /// The job's id.
+        id: uuid::Uuid,
     },
 }
 
@@ -80,6 +104,17 @@ fn main() -> ExitCode {
         },
         Command::SetWebhook => match medsync_manage::telegram::WebhookConfig::from_env(&env) {
             Ok(config) => runtime.block_on(medsync_manage::telegram::set_webhook(&config)),
+            Err(e) => return config_failure(&e),
+        },
+        Command::Jobs { command } => match DatabaseConfig::from_env(&env) {
+            Ok(db) => runtime.block_on(async {
+                match command {
+                    JobsCommand::List { status, limit } => {
+                        medsync_manage::jobs::list(&db, status, limit).await
+                    }
+                    JobsCommand::Retry { id } => medsync_manage::jobs::retry(&db, id).await,
+                }
+            }),
             Err(e) => return config_failure(&e),
         },
         Command::WaitReady { timeout } => {

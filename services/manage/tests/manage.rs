@@ -278,3 +278,69 @@ fn set_webhook_names_what_is_missing() {
         "{stderr}"
     );
 }
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn jobs_lists_by_status_and_retries_a_dead_job(_: PgPoolOptions, options: PgConnectOptions) {
+    let url = testing::database_url(&options);
+    let pool = PgPoolOptions::new().connect_with(options).await.unwrap();
+    let dead = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, last_error, finished_at)
+         VALUES ($1, 'system.noop', '{\"v\": 1}', 'dead', 10, 10, 'sending to Telegram failed', now()),
+                (gen_random_uuid(), 'system.noop', '{\"v\": 1}', 'succeeded', 1, 10, NULL, now())",
+    )
+    .bind(dead)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let env = HashMap::from([("DATABASE_URL", url.as_str())]);
+    let manage = |args: &[&str]| testing::run_binary(env!("CARGO_BIN_EXE_manage"), args, &env);
+
+    let listed = manage(&["jobs", "list", "--status", "dead"]);
+    let out = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(out.contains(&dead.to_string()), "{out}");
+    assert!(out.contains("attempts 10/10"), "{out}");
+    assert!(
+        out.contains("last error: sending to Telegram failed"),
+        "{out}"
+    );
+    assert!(out.contains("1 of 1 dead job(s)"), "{out}");
+
+    let retried = manage(&["jobs", "retry", &dead.to_string()]);
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    let (status, attempts): (String, i32) =
+        sqlx::query_as("SELECT status::text, attempts FROM jobs WHERE id = $1")
+            .bind(dead)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("queued", 0));
+
+    // An unknown job fails (exit 1, said in the log); a bad status or id is refused by the
+    // parser (exit 2).
+    let again = manage(&["jobs", "retry", &uuid::Uuid::now_v7().to_string()]);
+    assert_eq!(again.status.code(), Some(1));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&again.stdout),
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(said.contains("no such job"), "{said}");
+    assert_eq!(
+        manage(&["jobs", "list", "--status", "lost"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        manage(&["jobs", "retry", "not-an-id"]).status.code(),
+        Some(2)
+    );
+}

@@ -837,22 +837,27 @@ impl Conversation {
         Ok(())
     }
 
-    /// The patient's confirmed, upcoming booking `id`, or why not.
-    async fn cancellable(&self, user: &User, id: &str) -> anyhow::Result<Result<Booking, Refusal>> {
-        let gone = || {
-            Ok(Err(Refusal(
-                "This visit can no longer be cancelled.".to_owned(),
-            )))
-        };
-        let Ok(id) = id.parse::<Uuid>() else {
-            return gone();
-        };
-        let mut conn = self.db.acquire().await?;
+    /// The patient's confirmed, upcoming booking `id`; if there is none, the refreshed list
+    /// is shown in `at` and the refusal returned.
+    async fn cancellable(
+        &self,
+        chat: ChatId,
+        at: Option<MessageId>,
+        user: &User,
+        id: &str,
+    ) -> anyhow::Result<Result<Booking, Refusal>> {
         let actor = Actor {
             user_id: user.id,
             role: user.role,
         };
-        match bookings::get_visible(&mut conn, id, actor).await? {
+        let found = match id.parse::<Uuid>() {
+            Ok(id) => {
+                let mut conn = self.db.acquire().await?;
+                bookings::get_visible(&mut conn, id, actor).await?
+            }
+            Err(_) => None,
+        };
+        match found {
             Some(b)
                 if b.patient_id == user.id
                     && b.status == BookingStatus::Confirmed
@@ -860,7 +865,12 @@ impl Conversation {
             {
                 Ok(Ok(b))
             }
-            _ => gone(),
+            _ => {
+                self.my_bookings(chat, user, at).await?;
+                Ok(Err(Refusal(
+                    "This visit can no longer be cancelled.".to_owned(),
+                )))
+            }
         }
     }
 
@@ -871,12 +881,9 @@ impl Conversation {
         user: &User,
         id: &str,
     ) -> anyhow::Result<Result<Option<String>, Refusal>> {
-        let booking = match self.cancellable(user, id).await? {
+        let booking = match self.cancellable(chat, at, user, id).await? {
             Ok(b) => b,
-            Err(refusal) => {
-                self.my_bookings(chat, user, at).await?;
-                return Ok(Err(refusal));
-            }
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let text = format!(
             "Cancel your visit with {} on {}?",
@@ -898,12 +905,9 @@ impl Conversation {
         user: &User,
         id: &str,
     ) -> anyhow::Result<Result<Option<String>, Refusal>> {
-        let booking = match self.cancellable(user, id).await? {
+        let booking = match self.cancellable(chat, at, user, id).await? {
             Ok(b) => b,
-            Err(refusal) => {
-                self.my_bookings(chat, user, at).await?;
-                return Ok(Err(refusal));
-            }
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let actor = Actor {
             user_id: user.id,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use medsync_core::domain::bookings::{self, BookingStatus};
+use medsync_core::domain::bookings::{self, Booking, BookingStatus};
 use medsync_core::domain::clock;
 use medsync_core::domain::jobs::{self, BookingPayload, Claimed, Job, ReminderPayload};
 use sqlx::PgPool;
@@ -19,6 +19,8 @@ use teloxide::adaptors::Throttle;
 use teloxide::prelude::*;
 use teloxide::types::ChatId;
 use uuid::Uuid;
+
+const GONE: &str = "the booking no longer exists";
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,14 +111,19 @@ impl Handlers {
         )
     }
 
-    async fn confirmation(&self, job: &Claimed, p: BookingPayload) -> anyhow::Result<Outcome> {
+    /// The booking and who hears about it; `None` when it no longer exists.
+    async fn booking(&self, id: Uuid) -> anyhow::Result<Option<(Booking, Audience)>> {
         let mut conn = self.db.acquire().await?;
-        let Some(booking) = bookings::get(&mut conn, p.booking_id).await? else {
-            return Ok(done("the booking no longer exists"));
+        let Some(booking) = bookings::get(&mut conn, id).await? else {
+            return Ok(None);
         };
         drop(conn);
-        let Some(audience) = self.audience(booking.id).await? else {
-            return Ok(done("the booking no longer exists"));
+        Ok(self.audience(id).await?.map(|audience| (booking, audience)))
+    }
+
+    async fn confirmation(&self, job: &Claimed, p: BookingPayload) -> anyhow::Result<Outcome> {
+        let Some((booking, audience)) = self.booking(p.booking_id).await? else {
+            return Ok(done(GONE));
         };
         let when = clock::human(booking.starts_at, &self.tz);
         let reference = bookings::reference(booking.id);
@@ -133,20 +140,15 @@ impl Handlers {
     }
 
     async fn reminder(&self, job: &Claimed, p: ReminderPayload) -> anyhow::Result<Outcome> {
-        let mut conn = self.db.acquire().await?;
-        let Some(booking) = bookings::get(&mut conn, p.booking_id).await? else {
-            return Ok(done("the booking no longer exists"));
+        let Some((booking, audience)) = self.booking(p.booking_id).await? else {
+            return Ok(done(GONE));
         };
-        drop(conn);
         if booking.status != BookingStatus::Confirmed {
             return Ok(done("the booking was cancelled: no reminder"));
         }
         if booking.starts_at <= Timestamp::now() {
             return Ok(done("the visit has begun: reminder too late"));
         }
-        let Some(audience) = self.audience(booking.id).await? else {
-            return Ok(done("the booking no longer exists"));
-        };
         let ahead = match p.minutes_before {
             m if m % 1440 == 0 && m >= 1440 => plural(m / 1440, "day"),
             m if m % 60 == 0 && m >= 60 => plural(m / 60, "hour"),
@@ -165,13 +167,8 @@ impl Handlers {
     }
 
     async fn cancellation(&self, job: &Claimed, p: BookingPayload) -> anyhow::Result<Outcome> {
-        let mut conn = self.db.acquire().await?;
-        let Some(booking) = bookings::get(&mut conn, p.booking_id).await? else {
-            return Ok(done("the booking no longer exists"));
-        };
-        drop(conn);
-        let Some(audience) = self.audience(booking.id).await? else {
-            return Ok(done("the booking no longer exists"));
+        let Some((booking, audience)) = self.booking(p.booking_id).await? else {
+            return Ok(done(GONE));
         };
         let when = clock::human(booking.starts_at, &self.tz);
         let to_patient = format!(

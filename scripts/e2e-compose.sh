@@ -181,8 +181,8 @@ for service in api webhook bot worker; do
 done
 check "tgsim's chat page is served on its port" body_contains "http://127.0.0.1:$TGSIM_PORT/" 'data-token="123456789:medsync-dev-token"'
 check "tgsim answers getMe for the dev bot" body_contains "http://127.0.0.1:$TGSIM_PORT/bot123456789:medsync-dev-token/getMe" '"username":"medsync_bot"'
-check "a person books by clicking through the bot's dialogue in tgsim's page (headless Chromium; screenshot in target/artifacts)" \
-    env TGSIM_URL="http://127.0.0.1:$TGSIM_PORT" ARTIFACT_DIR="$root/target/artifacts" scripts/browser-test.sh
+check "a person books by clicking through the bot's dialogue in tgsim's page and the worker's confirmation arrives (headless Chromium; screenshot in target/artifacts)" \
+    env TGSIM_URL="http://127.0.0.1:$TGSIM_PORT" ARTIFACT_DIR="$root/target/artifacts" WAIT_FOR_WORKER=1 scripts/browser-test.sh
 check "the seed ran: the demo admin exists" bash -c \
     "[[ \$(\"\${@}\" exec -T db psql -U medsync -tAc \"SELECT count(*) FROM users WHERE role = 'admin'\") == 1 ]]" _ "${dev[@]}"
 check "every development container runs as non-root" all_non_root "${dev[@]}"

@@ -13,6 +13,7 @@
 //                 (tgsim --default-token / TELEGRAM_BOT_TOKEN)
 //   TG_USER       the user id to pick in the page's user list (default: the first one)
 //   ARTIFACT_DIR  where screenshots go (default target/artifacts)
+//   WAIT_FOR_WORKER  1: also wait for the worker's confirmation message (the full stack runs)
 //   CHROMIUM      the Chromium binary (default /usr/bin/chromium)
 //
 // Exit status 0 when booked, 1 otherwise (the reason is printed).
@@ -42,6 +43,8 @@ const POLL_MS = 200;
 const HARD_LIMIT_MS = 180_000;
 
 const BOOKED = "Booked";
+/** The start of the worker's confirmation (services/worker/src/handlers.rs). */
+const WORKER_NOTICE = "Your visit is booked";
 
 const log = (line) => console.log(`[browser] ${line}`);
 
@@ -224,6 +227,17 @@ async function main(page, diagnostics) {
       bookingDeadline,
       `the bot to react to "${label}" (the whole booking may take ${BOOKING_MS / 1000} s; ${clicks} click(s) so far)`,
     ));
+  }
+
+  // With WAIT_FOR_WORKER=1 (the whole stack is running), the worker's own confirmation — a
+  // separate message, sent through the job queue — must arrive too.
+  if (process.env.WAIT_FOR_WORKER === "1") {
+    const { result: notice } = await readUntil(
+      (c) => botSince(c, bookId).find((m) => m.text.includes(WORKER_NOTICE)),
+      Date.now() + 30_000,
+      `the worker's "${WORKER_NOTICE}" message (30 s) — is the worker running?`,
+    );
+    log(`worker: ${JSON.stringify(oneLine(notice.text))}`);
   }
 
   // The confirmation is on screen.

@@ -81,8 +81,12 @@ impl Config {
             });
         }
         let retention_days: u32 = env.or("JOB_RETENTION_DAYS", 7)?;
+        let mut base = BaseConfig::from_env(env, &SPEC)?;
+        // Every lane holds a connection while it claims or records, the listener one more,
+        // the depth and clean-up loops one between them.
+        base.database.max_connections = base.database.max_connections.max(concurrency + 3);
         Ok(Self {
-            base: BaseConfig::from_env(env, &SPEC)?,
+            base,
             stats_interval: seconds("WORKER_STATS_INTERVAL_SECONDS", 15, 1)?,
             telegram: TelegramConfig::from_env(env)?,
             rules: BookingRules::from_env(env)?,

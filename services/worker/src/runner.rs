@@ -1,6 +1,9 @@
-//! The job loop: claim due jobs up to the concurrency, run each under a lease that a
-//! heartbeat keeps alive, record the outcome; sleep until a notification (`LISTEN
-//! medsync_jobs`), the next due time, or a slot frees up.
+//! The job loop: `concurrency` lanes, each claiming one due job at a time, running it under a
+//! lease that a heartbeat keeps alive and recording the outcome; an idle lane sleeps until a
+//! notification (`LISTEN medsync_jobs`, fanned out to every lane), the next due time, or at
+//! most the poll interval. Lanes claim concurrently (as many claims in flight as free slots,
+//! each reading a few index entries), so a deep queue is drained at the database's pace, not
+//! one round trip at a time.
 //!
 //! Shutdown: claiming stops at once; running jobs get `drain` to finish; those still running
 //! then are put back in the queue (their attempt not counted), so nothing is left half-done
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 use medsync_core::domain::jobs::{self, Claimed, JobStatus};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -24,7 +27,7 @@ use crate::handlers::{Handlers, Outcome};
 pub struct Settings {
     /// This worker's name on the jobs it holds.
     pub worker_id: String,
-    /// Jobs run at once.
+    /// Jobs run at once (lanes).
     pub concurrency: usize,
     /// A claimed job is this worker's for this long, renewed every third of it while it runs.
     pub lease: Duration,
@@ -46,95 +49,94 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    let permits = Arc::new(Semaphore::new(settings.concurrency));
-    let mut running: JoinSet<()> = JoinSet::new();
-    let mut listener: Option<PgListener> = None;
+    let wake = Arc::new(Notify::new());
     tracing::info!(
         worker = settings.worker_id,
         concurrency = settings.concurrency,
         lease_s = settings.lease.as_secs_f64(),
         "taking jobs"
     );
-
-    while !shutdown.is_cancelled() {
-        while running.try_join_next().is_some() {}
-        if listener.is_none() {
-            listener = listen(&db).await;
-        }
-
-        let free = permits.available_permits();
-        let mut wait = settings.poll;
-        if free > 0 {
-            match jobs::claim(
-                &db,
-                &settings.worker_id,
-                i64::try_from(free)?,
-                settings.lease,
-            )
-            .await
-            {
-                Ok(claimed) => {
-                    let full = claimed.len() == free;
-                    for job in claimed {
-                        let permit = permits.clone().acquire_owned().await?;
-                        let (db, handlers, settings) =
-                            (db.clone(), handlers.clone(), settings.clone());
-                        running.spawn(async move {
-                            run_one(&db, &handlers, &settings, job).await;
-                            drop(permit);
-                        });
-                    }
-                    if full {
-                        continue; // there may be more due
-                    }
-                    wait = until_next_due(&db, settings.poll).await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot claim jobs; retrying");
-                    wait = Duration::from_secs(1);
-                }
-            }
-        }
-
-        let busy = permits.available_permits() == 0;
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(wait) => {}
-            notified = recv(&mut listener) => {
-                if let Err(error) = notified {
-                    tracing::warn!(%error, "job notifications interrupted; polling meanwhile");
-                    listener = None;
-                }
-            }
-            Some(_) = running.join_next(), if busy => {}
-        }
+    let listening = tokio::spawn(listen(db.clone(), wake.clone(), shutdown.clone()));
+    let mut lanes = JoinSet::new();
+    for _ in 0..settings.concurrency {
+        let (db, handlers, settings, wake, shutdown) = (
+            db.clone(),
+            handlers.clone(),
+            settings.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        );
+        lanes.spawn(async move { lane(&db, &handlers, &settings, &wake, &shutdown).await });
     }
-
-    drain(&db, &settings, running).await;
+    shutdown.cancelled().await;
+    listening.abort();
+    drain(&db, &settings, lanes).await;
     Ok(())
 }
 
-async fn listen(db: &PgPool) -> Option<PgListener> {
-    let mut listener = match PgListener::connect_with(db).await {
-        Ok(l) => l,
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for job notifications; polling meanwhile");
-            return None;
-        }
-    };
-    match listener.listen(jobs::NOTIFY_CHANNEL).await {
-        Ok(()) => Some(listener),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for job notifications; polling meanwhile");
-            None
+/// One lane: claim a due job, run it, again; when none is due, sleep until woken.
+async fn lane(
+    db: &PgPool,
+    handlers: &Handlers,
+    settings: &Settings,
+    wake: &Notify,
+    shutdown: &CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
+        // Registered before claiming, so a notification sent while the claim runs still wakes
+        // this lane afterwards.
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let wait = match jobs::claim(db, &settings.worker_id, 1, settings.lease).await {
+            Ok(mut claimed) => match claimed.pop() {
+                Some(job) => {
+                    run_one(db, handlers, settings, job).await;
+                    continue;
+                }
+                None => until_next_due(db, settings.poll).await,
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot claim jobs; retrying");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = &mut woken => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }
 
-async fn recv(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
-    match listener {
-        Some(l) => l.recv().await.map(|_| ()),
-        None => std::future::pending().await,
+/// Wakes every lane whenever a job becomes queued; reconnects when the listening connection
+/// breaks (meanwhile lanes poll).
+async fn listen(db: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        let mut listener = match PgListener::connect_with(&db).await {
+            Ok(l) => l,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for job notifications; polling meanwhile");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(jobs::NOTIFY_CHANNEL).await {
+            tracing::warn!(%error, "cannot listen for job notifications; polling meanwhile");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        // Jobs queued while nobody listened: let every lane look.
+        wake.notify_waiters();
+        loop {
+            match listener.recv().await {
+                Ok(_) => wake.notify_waiters(),
+                Err(error) => {
+                    tracing::warn!(%error, "job notifications interrupted; reconnecting");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -223,10 +225,7 @@ async fn run_one(db: &PgPool, handlers: &Handlers, settings: &Settings, job: Cla
 }
 
 async fn drain(db: &PgPool, settings: &Settings, mut running: JoinSet<()>) {
-    if running.is_empty() {
-        return;
-    }
-    tracing::info!(jobs = running.len(), "waiting for running jobs to finish");
+    tracing::info!("waiting for running jobs to finish");
     let finished = tokio::time::timeout(settings.drain, async {
         while running.join_next().await.is_some() {}
     })

@@ -529,16 +529,18 @@ pub enum RetryError {
 
 /// Makes a dead (or waiting) job run again now, with a fresh count of attempts.
 pub async fn retry(conn: &mut PgConnection, id: Uuid) -> Result<JobInfo, RetryError> {
-    let updated: Result<Option<Uuid>, sqlx::Error> = sqlx::query_scalar(
-        "UPDATE jobs SET status = 'queued', attempts = 0, run_at = now(), finished_at = NULL,
+    // The job as this statement left it: a worker may claim it the moment it commits.
+    let updated: Result<Option<JobInfo>, sqlx::Error> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET status = 'queued', attempts = 0, run_at = now(), finished_at = NULL,
              locked_until = NULL, updated_at = now()
-         WHERE id = $1 AND status IN ('dead', 'queued') RETURNING id",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await;
+         WHERE id = $1 AND status IN ('dead', 'queued') RETURNING {INFO_COLUMNS}"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await;
     match updated {
-        Ok(Some(_)) => get(&mut *conn, id).await?.ok_or(RetryError::NotFound),
+        Ok(Some(job)) => Ok(job),
         Ok(None) => match get(&mut *conn, id).await? {
             Some(job) => Err(RetryError::NotRetryable(job.status.as_str())),
             None => Err(RetryError::NotFound),

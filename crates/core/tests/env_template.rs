@@ -60,6 +60,7 @@ fn every_variable_read_by_the_code_is_in_the_env_template() {
                 "listen_var:",
                 "env =",
                 "var:",
+                "seconds(",
             ],
         ));
     }

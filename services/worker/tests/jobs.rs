@@ -74,6 +74,19 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     ];
     let worker = worker(config(&options, &vars)).await;
 
+    // The doctor has an account linked to Telegram too: told of new bookings.
+    let doctor_chat = 6001_i64;
+    sqlx::query(
+        "WITH u AS (INSERT INTO users (id, name, role, telegram_user_id)
+                    VALUES (gen_random_uuid(), 'Dr. Ada Heart', 'doctor', $1) RETURNING id)
+         UPDATE doctors SET user_id = (SELECT id FROM u) WHERE id = $2",
+    )
+    .bind(doctor_chat)
+    .bind(doctor)
+    .execute(&db)
+    .await
+    .unwrap();
+
     // 1. Through the API: a patient whose account is linked to Telegram books.
     let api = common::api(&options).await;
     let http = reqwest::Client::new();
@@ -132,6 +145,8 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     assert!(text.contains(&format!("Dr. Ada Heart on {when}")), "{text}");
     let id = Uuid::parse_str(booked["id"].as_str().unwrap()).unwrap();
     assert!(text.contains(&bookings::reference(id)), "{text}");
+    let to_doctor = sim.wait_for(doctor_chat, "New booking: Pat on", 15).await;
+    assert!(to_doctor.contains(&when), "{to_doctor}");
 
     // 2. In the bot's dialogue (polling tgsim): the same confirmation, from the worker.
     let bot = {

@@ -39,7 +39,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --workspace --bins \
     && mkdir -p /out \
     && cp target/release/api target/release/webhook target/release/bot \
-          target/release/worker target/release/manage /out/
+          target/release/worker target/release/manage target/release/tgsim /out/
 
 # One binary on distroless cc (glibc, libgcc, CA certificates, tzdata; no shell, no package
 # manager), as the unprivileged user 65532.
@@ -100,6 +100,17 @@ COPY --from=builder /out/manage /usr/local/bin/manage
 HEALTHCHECK NONE
 ENTRYPOINT ["/usr/local/bin/manage"]
 CMD ["--help"]
+
+# The Telegram Bot API simulator, for end-to-end tests of the production images without
+# Telegram (never part of a deployment).
+FROM runtime AS tgsim
+LABEL org.opencontainers.image.title="medsync-tgsim" \
+      org.opencontainers.image.description="Telegram Bot API simulator for MedSync's tests"
+COPY --from=builder /out/tgsim /usr/local/bin/tgsim
+ENV TGSIM_LISTEN_ADDR=0.0.0.0:8090
+EXPOSE 8090
+HEALTHCHECK --interval=5s --timeout=5s --retries=3 CMD ["/usr/local/bin/tgsim", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/tgsim"]
 
 # ---------------------------------------------------------------------------------------------
 # Development: the source is bind-mounted at /app; dependencies are compiled here, once, into

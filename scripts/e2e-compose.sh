@@ -21,6 +21,7 @@ HTTP_PORT=${E2E_HTTP_PORT:-18080}
 HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
 DEV_HTTP_PORT=${E2E_DEV_HTTP_PORT:-18000}
 TGSIM_PORT=${E2E_TGSIM_PORT:-18090}
+PROD_TGSIM_PORT=${E2E_PROD_TGSIM_PORT:-18091}
 PROD_PROJECT=${E2E_PROD_PROJECT:-medsync-e2e}
 DEV_PROJECT=${E2E_DEV_PROJECT:-medsync-e2e-dev}
 WAIT_TIMEOUT=${E2E_WAIT_TIMEOUT:-900}
@@ -32,7 +33,9 @@ export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 work=$(mktemp -d)
 passed=0
 failed=0
-prod=(docker compose -p "$PROD_PROJECT" -f docker-compose.prod.yml --env-file "$work/.env")
+# tgsim plays Telegram for the production images (e2e/docker-compose.tgsim.yml).
+prod=(docker compose -p "$PROD_PROJECT" -f docker-compose.prod.yml -f e2e/docker-compose.tgsim.yml
+      --env-file "$work/.env")
 # --env-file: an empty one, so that a developer's own .env cannot change what is tested.
 dev=(docker compose -p "$DEV_PROJECT" -f docker-compose.yml --env-file "$work/empty.env" --profile dev)
 
@@ -127,6 +130,8 @@ graceful_stop() {  # COMPOSE... SERVICE: stop within 10 s with exit code 0
 # ---------------------------------------------------------------------------------------------
 log "production stack (project $PROD_PROJECT, https://localhost:$HTTPS_PORT)"
 scripts/make-env.sh "$work/.env" >/dev/null
+sed -i 's|^TELEGRAM_API_URL=.*|TELEGRAM_API_URL=http://tgsim:8090|' "$work/.env"
+env_value() { sed -n "s/^$1=//p" "$work/.env"; }
 scripts/self-signed-cert.sh "$work/certs" localhost >/dev/null
 export TLS_CERT_DIR="$work/certs"
 
@@ -156,6 +161,87 @@ for image in api webhook bot worker; do
     check "$image image refuses an unset or garbage DATABASE_URL" refuses_bad_database_url "medsync/$image:latest"
 done
 check "manage image refuses an unset or garbage DATABASE_URL" refuses_bad_database_url medsync/manage:latest migrate
+
+# --- Restarts with the volumes kept: data made first, then every service restarted on its
+# own, then the whole stack taken down and up again; healthy each time, nothing lost.
+client=(python3 "$root/e2e/client.py")
+tgsim=http://127.0.0.1:$PROD_TGSIM_PORT
+bot_token=$(env_value TELEGRAM_BOT_TOKEN)
+webhook_secret=$(env_value TELEGRAM_WEBHOOK_SECRET)
+patient=e2e-patient@clinic.example
+patient_password='e2e patient password 1'
+stream_key="$(env_value REDIS_KEY_PREFIX):tg:updates"
+
+psql_prod() { "${prod[@]}" exec -T db psql -U medsync -d medsync -tAc "$1"; }
+stream_length() {
+    "${prod[@]}" exec -T redis redis-cli XLEN "$stream_key"
+}
+
+# Every container of SERVICES (default: all that should run) is running and healthy within 180 s.
+wait_healthy() {
+    local deadline=$(( $(date +%s) + 180 )) id state bad services=("$@")
+    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker nginx tgsim)
+    while :; do
+        bad=""
+        for service in "${services[@]}"; do
+            id=$("${prod[@]}" ps -q "$service")
+            state=$( [[ -n $id ]] && docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
+            [[ $state == running/healthy ]] || bad+=" $service=${state:-missing}"
+        done
+        [[ -z $bad ]] && return 0
+        if [[ $(date +%s) -gt $deadline ]]; then
+            log "  not healthy after 180 s:$bad"
+            "${prod[@]}" ps -a || true
+            return 1
+        fi
+        sleep 2
+    done
+}
+
+data_intact() {  # the booking, its queued reminder and the patient's sign-in
+    local status queued
+    status=$("${client[@]}" "$https" booking "$patient" "$patient_password" "$booking_id") || return 1
+    queued=$(psql_prod "SELECT count(*) FROM jobs WHERE booking_id = '$booking_id' AND status = 'queued'") || return 1
+    log "  booking $booking_id: $status; queued jobs of it: $queued (expected $queued_jobs)"
+    [[ $status == confirmed || $status == pending ]] && [[ $queued == "$queued_jobs" ]]
+}
+
+"${prod[@]}" run --rm migrate seed >/dev/null 2>&1 || log "  manage seed failed"
+booking_id=$("${client[@]}" "$https" book "$patient" "$patient_password") || booking_id=""
+check "a patient books through nginx (booking $booking_id)" test -n "$booking_id"
+queued_jobs=$(psql_prod "SELECT count(*) FROM jobs WHERE booking_id = '$booking_id' AND status = 'queued' AND run_at > now() + interval '1 hour'")
+check "the booking has a queued reminder ($queued_jobs)" test "${queued_jobs:-0}" -ge 1
+
+# An update waits in the stream while the bot is stopped.
+"${prod[@]}" stop bot >/dev/null 2>&1
+update=$("${client[@]}" tgsim-send "$tgsim" "$bot_token" 4242 /help) || update=""
+check "the webhook takes an update through nginx while the bot is down" \
+    bash -c 'printf "%s" "$1" | "${@:2}"' _ "$update" "${client[@]}" "$https" webhook "$webhook_secret"
+stream_before=$(stream_length)
+check "the update waits in the Redis stream (length $stream_before)" test "${stream_before:-0}" -ge 1
+
+for service in db redis api webhook worker nginx tgsim; do
+    "${prod[@]}" restart --no-deps "$service" >/dev/null 2>&1
+    check "after restart of $service: every service healthy" \
+        wait_healthy db redis api webhook worker nginx tgsim
+done
+check "after the restarts the stream still holds the update ($(stream_length))" \
+    test "$(stream_length)" == "$stream_before"
+check "after the restarts the booking, its jobs and the sign-in are intact" data_intact
+"${prod[@]}" start bot >/dev/null 2>&1
+check "the bot, started again, answers the update that waited (reply in tgsim)" \
+    "${client[@]}" tgsim-wait "$tgsim" "$bot_token" 4242 "What I can do" 60
+
+"${prod[@]}" down >/dev/null 2>&1
+if "${prod[@]}" up -d --wait --wait-timeout 300 >/dev/null 2>&1 && wait_healthy; then
+    pass "down, then up -d --wait with the volumes kept: every service healthy"
+else
+    fail "down, then up -d --wait with the volumes kept: not healthy"
+    "${prod[@]}" logs --tail 30 db redis || true
+fi
+check "after down and up the booking, its jobs and the sign-in are intact" data_intact
+check "redis log has no permission error" bash -c '! "${@}" logs redis 2>&1 | grep -qi "permission denied"' _ "${prod[@]}"
+
 check "docker compose stop api is graceful and under 10 s" graceful_stop "${prod[@]}" api
 "${prod[@]}" down -v --remove-orphans >/dev/null 2>&1
 

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""A small MedSync API client for scripts/e2e-compose.sh (standard library only).
+
+    client.py BASE book EMAIL PASSWORD     register (once), sign in, book the first free slot of
+                                           the first doctor; prints the booking id
+    client.py BASE booking EMAIL PASSWORD ID
+                                           signs in and prints the booking's status
+    client.py tgsim-send TGSIM TOKEN USER TEXT
+                                           the Telegram user USER sends TEXT (tgsim control API);
+                                           prints the update
+    client.py BASE webhook SECRET          POSTs the update on stdin to the webhook, as
+                                           Telegram does
+    client.py tgsim-wait TGSIM TOKEN CHAT TEXT SECONDS
+                                           waits until a bot message in CHAT contains TEXT
+
+BASE is the API's origin (https://127.0.0.1:18443); certificates are not verified (the test's
+is self-signed). Exit status 0 on success; otherwise the answer is printed on stderr.
+"""
+
+import datetime
+import json
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+
+CONTEXT = ssl.create_default_context()
+CONTEXT.check_hostname = False
+CONTEXT.verify_mode = ssl.CERT_NONE
+
+
+def call(method, url, body=None, token=None, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, context=CONTEXT, timeout=30) as answer:
+            raw = answer.read()
+            return answer.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw)
+        except ValueError:
+            return error.code, raw.decode(errors="replace")
+
+
+def expect(what, status, body, *codes):
+    if status not in codes:
+        sys.exit(f"{what}: HTTP {status}: {body}")
+    return body
+
+
+def sign_in(base, email, password):
+    status, body = call("POST", f"{base}/api/v1/auth/login", {"email": email, "password": password})
+    return expect("login", status, body, 200)["access_token"]
+
+
+def book(base, email, password):
+    status, body = call(
+        "POST",
+        f"{base}/api/v1/auth/register",
+        {"email": email, "password": password, "name": "E2E Patient"},
+    )
+    expect("register", status, body, 201, 409)
+    token = sign_in(base, email, password)
+    status, body = call("GET", f"{base}/api/v1/doctors?per_page=100")
+    doctors = expect("doctors", status, body, 200)["items"]
+    start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    end = start + datetime.timedelta(days=7)
+    for doctor in doctors:
+        query = f"from={start:%Y-%m-%dT%H:%M:%SZ}&to={end:%Y-%m-%dT%H:%M:%SZ}"
+        status, body = call("GET", f"{base}/api/v1/doctors/{doctor['id']}/slots?{query}")
+        slots = expect("slots", status, body, 200)
+        if slots:
+            status, body = call(
+                "POST",
+                f"{base}/api/v1/bookings",
+                {"doctor_id": doctor["id"], "starts_at": slots[0]["starts_at"]},
+                token,
+                {"idempotency-key": f"e2e-{email}"},
+            )
+            print(expect("book", status, body, 201, 200)["id"])
+            return
+    sys.exit("no doctor has a free slot in the next week")
+
+
+def booking(base, email, password, booking_id):
+    token = sign_in(base, email, password)
+    status, body = call("GET", f"{base}/api/v1/bookings/{booking_id}", token=token)
+    print(expect("booking", status, body, 200)["status"])
+
+
+def tgsim_send(tgsim, token, user, text):
+    status, body = call(
+        "POST",
+        f"{tgsim}/sim/bots/{token}/users/{user}/messages",
+        {"text": text, "first_name": "E2E"},
+    )
+    print(json.dumps(expect("tgsim send", status, body, 200)["result"]))
+
+
+def webhook(base, secret):
+    update = json.load(sys.stdin)
+    status, body = call(
+        "POST",
+        f"{base}/telegram/webhook",
+        update,
+        headers={"x-telegram-bot-api-secret-token": secret},
+    )
+    expect("webhook", status, body, 200)
+
+
+def tgsim_wait(tgsim, token, chat, text, seconds):
+    deadline = time.monotonic() + float(seconds)
+    while True:
+        status, body = call("GET", f"{tgsim}/sim/bots/{token}/chats/{chat}/messages")
+        messages = expect("tgsim chat", status, body, 200)["result"]
+        if any(m.get("from", {}).get("is_bot") and text in m.get("text", "") for m in messages):
+            return
+        if time.monotonic() > deadline:
+            sys.exit(f"no bot message containing {text!r} in chat {chat}: {messages}")
+        time.sleep(0.5)
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "tgsim-send":
+        tgsim_send(*argv[2:6])
+    elif len(argv) >= 2 and argv[1] == "tgsim-wait":
+        tgsim_wait(*argv[2:7])
+    elif len(argv) >= 3 and argv[2] == "book":
+        book(argv[1], *argv[3:5])
+    elif len(argv) >= 3 and argv[2] == "webhook":
+        webhook(argv[1], argv[3])
+    elif len(argv) >= 3 and argv[2] == "booking":
+        booking(argv[1], *argv[3:6])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

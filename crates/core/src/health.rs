@@ -1,5 +1,7 @@
 //! `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -16,12 +18,29 @@ use crate::redis::Redis;
 /// How long one dependency may take to answer before it counts as down.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The dependencies a service needs to do its work.
-#[derive(Debug, Clone)]
+/// A check of the service's own state (its job lanes are alive, Telegram accepts its token):
+/// `Ok` or why not. Cheap and synchronous: it reads state the service keeps up to date.
+pub type LocalCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// The dependencies a service needs to do its work, and checks of its own state.
+#[derive(Clone)]
 pub struct Readiness {
     postgres: PgPool,
     redis: Redis,
     timeout: Duration,
+    local: Vec<(&'static str, LocalCheck)>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("timeout", &self.timeout)
+            .field(
+                "local",
+                &self.local.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The outcome of one dependency's check.
@@ -45,12 +64,15 @@ pub struct Report {
     pub postgres: Check,
     /// Redis's check.
     pub redis: Check,
+    /// The service's own checks, by name (e.g. `lanes`, `telegram`).
+    #[serde(flatten)]
+    pub local: BTreeMap<&'static str, Check>,
 }
 
 impl Report {
-    /// Whether every dependency answered.
+    /// Whether every dependency answered and every own check passed.
     pub fn is_ready(&self) -> bool {
-        self.postgres.ok && self.redis.ok
+        self.postgres.ok && self.redis.ok && self.local.values().all(|c| c.ok)
     }
 
     /// The names of the dependencies that did not answer, e.g. `["postgres"]`.
@@ -62,6 +84,7 @@ impl Report {
         if !self.redis.ok {
             names.push("redis");
         }
+        names.extend(self.local.iter().filter(|(_, c)| !c.ok).map(|(n, _)| *n));
         names
     }
 }
@@ -73,7 +96,18 @@ impl Readiness {
             postgres,
             redis,
             timeout: CHECK_TIMEOUT,
+            local: Vec::new(),
         }
+    }
+
+    /// Adds a check of the service's own state, reported under `name`.
+    pub fn with_check(
+        mut self,
+        name: &'static str,
+        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.local.push((name, Arc::new(check)));
+        self
     }
 
     /// The same checks with another time bound.
@@ -100,10 +134,26 @@ impl Readiness {
                 .map_err(|e| e.to_string())
         });
         let (postgres, redis) = tokio::join!(postgres, redis);
+        let local = self
+            .local
+            .iter()
+            .map(|(name, check)| {
+                let error = check().err();
+                (
+                    *name,
+                    Check {
+                        ok: error.is_none(),
+                        latency_ms: 0,
+                        error,
+                    },
+                )
+            })
+            .collect();
         let mut report = Report {
             status: "ready",
             postgres,
             redis,
+            local,
         };
         if !report.is_ready() {
             report.status = "unavailable";

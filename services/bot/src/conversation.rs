@@ -18,6 +18,7 @@ use medsync_core::domain::bookings::{
 use medsync_core::domain::telegram_links::{self, RedeemError};
 use medsync_core::domain::users::{self, Role, User};
 use medsync_core::domain::{catalog, clock, slots};
+use medsync_telegram::{TokenHealth, classify};
 use sqlx::PgPool;
 use teloxide::ApiError;
 use teloxide::RequestError;
@@ -59,6 +60,7 @@ pub struct Conversation {
     db: PgPool,
     store: Store,
     settings: Settings,
+    token: TokenHealth,
 }
 
 /// A failure that is the user's to fix: said in the chat (and as the button's answer).
@@ -81,11 +83,12 @@ fn nav_row(back: bool) -> Vec<InlineKeyboardButton> {
     row
 }
 
-/// A Telegram error that retrying will not cure: the user blocked the bot, the message to edit
-/// is gone or unchanged, or the request was refused as malformed. The others (network, 429,
-/// server errors) are worth another try.
+/// A Telegram error that retrying will not cure: the user blocked the bot or is gone, the
+/// message to edit is gone or unchanged, or the request was refused as malformed. The others
+/// (flood control, a refused token, network and server errors) are worth another try: the
+/// update is handled again later (see [`medsync_telegram::classify`], shared with the worker).
 fn is_final(error: &RequestError) -> bool {
-    matches!(error, RequestError::Api(_))
+    !classify(error).is_retryable()
 }
 
 impl Conversation {
@@ -96,7 +99,13 @@ impl Conversation {
             db,
             store,
             settings,
+            token: TokenHealth::default(),
         }
+    }
+
+    /// Whether Telegram accepted the bot token on the last answer (for `/readyz`).
+    pub fn token_health(&self) -> TokenHealth {
+        self.token.clone()
     }
 
     /// Registers the commands with Telegram (shown in the chat's menu).
@@ -171,7 +180,9 @@ impl Conversation {
         if let Some(keyboard) = keyboard {
             request = request.reply_markup(keyboard);
         }
-        match request.await {
+        let answer = request.await;
+        self.token.observe(&answer);
+        match answer {
             Ok(message) => Ok(Some(message.id)),
             Err(error) if is_final(&error) => {
                 tracing::warn!(chat = chat.0, %error, "Telegram refused the message");
@@ -199,7 +210,9 @@ impl Conversation {
             if let Some(keyboard) = keyboard.clone() {
                 request = request.reply_markup(keyboard);
             }
-            match request.await {
+            let answer = request.await;
+            self.token.observe(&answer);
+            match answer {
                 Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {
                     return Ok(Some(id));
                 }
@@ -217,7 +230,9 @@ impl Conversation {
         if let Some(text) = text {
             request = request.text(text);
         }
-        match request.await {
+        let answer = request.await;
+        self.token.observe(&answer);
+        match answer {
             Ok(_) => Ok(()),
             // Too old to answer, or already answered: the user sees nothing either way.
             Err(error) if is_final(&error) => Ok(()),

@@ -104,17 +104,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
 /// [`build`] with connections made by the caller (tests pass a fresh database).
 pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
-    let readiness = infra.readiness();
-    let app = App::bind(&config.base.http, readiness, Router::new()).await?;
     let Some(token) = &config.telegram.bot_token else {
+        let app = App::bind(&config.base.http, infra.readiness(), Router::new()).await?;
         return Ok(app.with_task("updates", |shutdown| async move {
             tracing::warn!("TELEGRAM_BOT_TOKEN is not set: the bot takes no updates");
             shutdown.cancelled().await;
             Ok(())
         }));
     };
-    let url = reqwest::Url::parse(&config.telegram.api_url.0)?;
-    let bot = Bot::new(token.expose()).set_api_url(url);
+    let bot = medsync_telegram::client(token, &config.telegram.api_url)?;
     let conversation = Arc::new(Conversation::new(
         bot.clone(),
         infra.db.clone(),
@@ -124,6 +122,11 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
             booking_days: config.booking_days,
         },
     ));
+    let token = conversation.token_health();
+    let readiness = infra
+        .readiness()
+        .with_check("telegram", move || token.check());
+    let app = App::bind(&config.base.http, readiness, Router::new()).await?;
     let source = match config.telegram.mode {
         TelegramMode::Polling => UpdateSource::Polling(bot),
         TelegramMode::Webhook => {

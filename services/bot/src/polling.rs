@@ -3,17 +3,21 @@
 //! Telegram forgets an update only when a later `getUpdates` asks for an offset past it, so
 //! the offset moves past an update only after it was handled: a bot killed mid-update gets
 //! it again when it starts. Updates are handled one at a time, in order.
+//!
+//! Telegram holds each `getUpdates` for [`POLL_TIMEOUT`] while nothing happens, and the
+//! client (built by [`medsync_telegram::client`]) waits longer than that, so a quiet chat
+//! costs nothing. A poll that times out anyway (a slow network) is asked again at once, not
+//! counted as a failure: only Telegram's errors and broken connections back off.
 
 use std::sync::Arc;
 
+use medsync_telegram::POLL_TIMEOUT;
+use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::AllowedUpdate;
 use tokio_util::sync::CancellationToken;
 
 use crate::conversation::{Conversation, retry_delay};
-
-/// Seconds a `getUpdates` call waits for an update.
-const POLL_SECONDS: u32 = 25;
 /// Attempts at one update before it is given up (logged as an error).
 const ATTEMPTS: u32 = 6;
 
@@ -29,20 +33,27 @@ pub async fn run(
     }
     let mut offset: i32 = 0;
     let mut failures: u32 = 0;
+    let poll_seconds = u32::try_from(POLL_TIMEOUT.as_secs()).unwrap_or(25);
+    let token = conversation.token_health();
     while !shutdown.is_cancelled() {
         let request = bot
             .get_updates()
             .offset(offset)
-            .timeout(POLL_SECONDS)
+            .timeout(poll_seconds)
             .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
         let updates = tokio::select! {
             () = shutdown.cancelled() => break,
             updates = request.send() => updates,
         };
+        token.observe(&updates);
         let updates = match updates {
             Ok(updates) => {
                 failures = 0;
                 updates
+            }
+            Err(RequestError::Network(error)) if error.is_timeout() => {
+                tracing::debug!(%error, "a long poll timed out; polling again");
+                continue;
             }
             Err(error) => {
                 failures += 1;

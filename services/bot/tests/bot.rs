@@ -169,3 +169,44 @@ async fn a_bot_killed_mid_dialogue_carries_on_and_its_unacknowledged_update_is_n
     // Nothing was booked along the way; the dialogue is still at the day step.
     assert_eq!(count(&db, "SELECT count(*) FROM bookings").await, 0);
 }
+
+/// tgsim holds every long poll for the full time the bot asks, as Telegram does. After a
+/// minute of quiet (two polls that ended empty, none cut by the client), a message is answered
+/// at once: no poll counted as a failure, no backoff in the way.
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn after_a_quiet_minute_of_long_polls_a_message_is_answered_within_2_s(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let sim = Sim::start().await;
+    let config = common::bot_config(testing::base_config(&options), &sim.url(), "polling");
+    let infra = testing::infra(&config.base);
+    let app = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
+
+    sim.says(ADA, "/help");
+    sim.wait_for_start(ADA, "What I can do").await;
+
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        200,
+        "quiet polls are not failures"
+    );
+    let asked = std::time::Instant::now();
+    sim.says(ADA, "/help");
+    for _ in 0..200 {
+        if sim.count_starting(ADA, "What I can do") == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waited = asked.elapsed();
+    assert_eq!(
+        sim.count_starting(ADA, "What I can do"),
+        2,
+        "no answer within 2 s after the quiet minute"
+    );
+    assert!(waited < Duration::from_secs(2), "answered after {waited:?}");
+    eprintln!("answered {waited:?} after a quiet minute");
+    app.stop().await.unwrap();
+}

@@ -50,8 +50,7 @@ pub const ALLOWED_UPDATES: [AllowedUpdate; 2] =
 
 /// Registers the webhook (URL, secret token, allowed update types) and reads it back.
 pub async fn set_webhook(config: &WebhookConfig) -> anyhow::Result<()> {
-    let api = reqwest::Url::parse(&config.api_url.0).context("TELEGRAM_API_URL")?;
-    let bot = Bot::new(config.token.expose()).set_api_url(api);
+    let bot = medsync_telegram::client(&config.token, &config.api_url)?;
     let url = reqwest::Url::parse(&config.url.0).context("TELEGRAM_WEBHOOK_URL")?;
     bot.set_webhook(url)
         .secret_token(config.secret.expose().to_owned())

@@ -1,10 +1,17 @@
 //! What each kind of job does: the booking notifications, sent through the Telegram Bot API.
 //!
-//! A job reports one [`Outcome`]. Telegram's answers decide it: sent → done; `429` → run
-//! again after Telegram's `retry_after`, the attempt not counted; a refusal that retrying
-//! cannot cure (the user blocked the bot, the chat does not exist) → done, with a note; a
-//! network or server error → failed, retried with backoff. Each chat reached is recorded on
-//! the job, so a retry after a partial failure does not message it twice.
+//! A job reports one [`Outcome`]. Telegram's answers decide it, as [`medsync_telegram::classify`]
+//! reads them: sent → done; flood control (`429`, or a "Too Many Requests" with a wait) → run
+//! again after Telegram's `retry_after`, the attempt not counted; a recipient that cannot be
+//! reached (blocked the bot, deactivated, no such chat) → done, with a note; a refused bot
+//! token (401/404) → failed and retried with backoff, readiness failing and an error logged
+//! until the operator fixes the token; a server error, a time-out, a broken connection or an
+//! answer that is not the Bot API's → failed, retried with backoff; a request Telegram
+//! rejects as malformed → failed (dead after the last attempt, for the operator to see).
+//! Each chat reached is recorded on the job, so a retry after a partial failure does not
+//! message it twice. Delivery is at least once: a worker killed after Telegram accepted a
+//! message but before recording it sends it again, so every message names the booking's
+//! reference and a patient can tell a repeat.
 
 use std::time::Duration;
 
@@ -13,8 +20,8 @@ use jiff::tz::TimeZone;
 use medsync_core::domain::bookings::{self, Booking, BookingStatus};
 use medsync_core::domain::clock;
 use medsync_core::domain::jobs::{self, BookingPayload, Claimed, Job, ReminderPayload};
+use medsync_telegram::{Failure, TokenHealth, classify};
 use sqlx::PgPool;
-use teloxide::RequestError;
 use teloxide::adaptors::Throttle;
 use teloxide::prelude::*;
 use teloxide::types::ChatId;
@@ -45,6 +52,7 @@ pub struct Handlers {
     db: PgPool,
     bot: Option<Throttle<Bot>>,
     tz: TimeZone,
+    token: TokenHealth,
 }
 
 /// Who hears about a booking.
@@ -65,7 +73,17 @@ impl Handlers {
     /// Handlers sending through `bot` (none: notifications are skipped, with a note),
     /// showing times in `tz`.
     pub fn new(db: PgPool, bot: Option<Throttle<Bot>>, tz: TimeZone) -> Self {
-        Self { db, bot, tz }
+        Self {
+            db,
+            bot,
+            tz,
+            token: TokenHealth::default(),
+        }
+    }
+
+    /// Whether Telegram accepted the bot token on the last answer (for `/readyz`).
+    pub fn token_health(&self) -> TokenHealth {
+        self.token.clone()
     }
 
     /// Runs one claimed job.
@@ -155,9 +173,10 @@ impl Handlers {
             m => plural(m, "minute"),
         };
         let text = format!(
-            "⏰ Reminder: your visit with {} is in {ahead}, on {}.",
+            "⏰ Reminder: your visit with {} is in {ahead}, on {}.\nReference: {}",
             booking.doctor_name,
-            clock::human(booking.starts_at, &self.tz)
+            clock::human(booking.starts_at, &self.tz),
+            bookings::reference(booking.id)
         );
         let patient_only = Audience {
             doctor_chat: None,
@@ -171,11 +190,16 @@ impl Handlers {
             return Ok(done(GONE));
         };
         let when = clock::human(booking.starts_at, &self.tz);
+        let reference = bookings::reference(booking.id);
         let to_patient = format!(
-            "❎ Your visit with {} on {when} is cancelled. Send /book to book another.",
+            "❎ Your visit with {} on {when} is cancelled (reference {reference}). Send /book to \
+             book another.",
             booking.doctor_name
         );
-        let to_doctor = format!("Booking cancelled: {} on {when}.", audience.patient_name);
+        let to_doctor = format!(
+            "Booking cancelled: {} on {when} (reference {reference}).",
+            audience.patient_name
+        );
         self.deliver(job, &audience, &to_patient, &to_doctor).await
     }
 
@@ -203,7 +227,7 @@ impl Handlers {
             if job.sent_to.contains(&chat) {
                 continue;
             }
-            match send(bot, chat, text).await {
+            match send(bot, &self.token, chat, text).await {
                 Ok(Sent::All) => jobs::record_sent(&self.db, job.id, chat).await?,
                 Ok(Sent::Refused(why)) => notes.push(format!("{who}: {why}")),
                 Err(outcome) => return Ok(outcome),
@@ -216,17 +240,31 @@ impl Handlers {
     }
 }
 
-async fn send(bot: &Throttle<Bot>, chat: i64, text: &str) -> Result<Sent, Outcome> {
-    match bot.send_message(ChatId(chat), text).await {
-        Ok(_) => Ok(Sent::All),
-        Err(RequestError::RetryAfter(seconds)) => Err(Outcome::Later {
-            after: seconds.duration(),
-            reason: format!("Telegram asked to wait {} s (429)", seconds.seconds()),
+async fn send(
+    bot: &Throttle<Bot>,
+    token: &TokenHealth,
+    chat: i64,
+    text: &str,
+) -> Result<Sent, Outcome> {
+    let answer = bot.send_message(ChatId(chat), text).await;
+    token.observe(&answer);
+    let Err(error) = answer else {
+        return Ok(Sent::All);
+    };
+    match classify(&error) {
+        Failure::Unreachable(why) => Ok(Sent::Refused(format!("Telegram refused: {why}"))),
+        Failure::RetryAfter(after) => Err(Outcome::Later {
+            after,
+            reason: format!("Telegram asked to wait {} s (429)", after.as_secs()),
         }),
-        // 4xx answers (blocked by the user, chat not found, deactivated): final.
-        Err(RequestError::Api(error)) => Ok(Sent::Refused(format!("Telegram refused: {error}"))),
-        Err(error) => Err(Outcome::Failed(format!(
-            "sending to Telegram failed: {error}"
+        Failure::InvalidToken => Err(Outcome::Failed(
+            "Telegram refuses the bot token (401/404): set TELEGRAM_BOT_TOKEN".to_owned(),
+        )),
+        Failure::Rejected(why) => Err(Outcome::Failed(format!(
+            "Telegram rejected the message: {why}"
+        ))),
+        Failure::Transient(why) => Err(Outcome::Failed(format!(
+            "sending to Telegram failed: {why}"
         ))),
     }
 }

@@ -18,7 +18,6 @@ use medsync_core::domain::jobs;
 use medsync_core::infra::{BaseConfig, Infra};
 use medsync_core::service::Spec;
 use sqlx::PgPool;
-use teloxide::Bot;
 use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::{Limits, Settings};
 use tokio_util::sync::CancellationToken;
@@ -120,12 +119,11 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
     let interval = config.stats_interval;
     let bot = match &config.telegram.bot_token {
         Some(token) => {
-            let url = reqwest::Url::parse(&config.telegram.api_url.0)?;
             // Throttle keeps within Telegram's limits (per chat and overall) before it
             // answers 429. Its own retry on 429 is off: a 429 that comes anyway puts the job
             // back in the queue until its retry_after, freeing the slot and surviving a
             // restart, instead of holding a running job while it waits.
-            let bot = Bot::new(token.expose()).set_api_url(url);
+            let bot = medsync_telegram::client(token, &config.telegram.api_url)?;
             Some(Throttle::spawn_with_settings(
                 bot,
                 Settings::default().limits(Limits::default()).no_retry(),
@@ -158,19 +156,21 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
     };
     let (jobs_db, cleanup_db) = (infra.db.clone(), infra.db.clone());
     let (cleanup_every, retention) = (config.cleanup_interval, config.retention);
-    Ok(
-        App::bind(&config.base.http, infra.readiness(), Router::new())
-            .await?
-            .with_task("queue-stats", move |shutdown| {
-                queue_stats(db, interval, shutdown)
-            })
-            .with_task("jobs", move |shutdown| {
-                runner::run(jobs_db, handlers, settings, shutdown)
-            })
-            .with_task("clean-up", move |shutdown| {
-                clean_up(cleanup_db, cleanup_every, retention, shutdown)
-            }),
-    )
+    let token = handlers.token_health();
+    let readiness = infra
+        .readiness()
+        .with_check("telegram", move || token.check());
+    Ok(App::bind(&config.base.http, readiness, Router::new())
+        .await?
+        .with_task("queue-stats", move |shutdown| {
+            queue_stats(db, interval, shutdown)
+        })
+        .with_task("jobs", move |shutdown| {
+            runner::run(jobs_db, handlers, settings, shutdown)
+        })
+        .with_task("clean-up", move |shutdown| {
+            clean_up(cleanup_db, cleanup_every, retention, shutdown)
+        }))
 }
 
 /// Runs the clean-ups every `every`; with several workers, one at a time does the work.

@@ -26,6 +26,8 @@ PROD_PROJECT=${E2E_PROD_PROJECT:-medsync-e2e}
 DEV_PROJECT=${E2E_DEV_PROJECT:-medsync-e2e-dev}
 WAIT_TIMEOUT=${E2E_WAIT_TIMEOUT:-900}
 export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT TGSIM_PORT
+# The production overlay publishes its tgsim here (the dev stack uses TGSIM_PORT).
+export E2E_PROD_TGSIM_PORT=$PROD_TGSIM_PORT
 # The test suite's own connection strings must not leak into the stacks.
 unset DATABASE_URL REDIS_URL
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1

@@ -12,6 +12,7 @@
 //! | `GET /sim/bots/{token}/chats/{chat_id}/messages` | the chat, both sides, oldest first |
 //! | `POST /sim/bots/{token}/users/{user_id}/block` `{"blocked"}` | the user blocks (or unblocks) the bot: sends to them get 403 |
 //! | `POST /sim/bots/{token}/chats/{chat_id}/flood` `{"count", "retry_after"}` | the next `count` sends to the chat get 429 with `retry_after` |
+//! | `POST /sim/bots/{token}/faults` `{"method"?, "count", "status", "description"?, "retry_after"?, "raw_body"?}` | the next `count` calls of `method` (any, when absent) fail: `status` with the Bot API's error JSON, or `raw_body` as it is (a proxy's HTML page); `count` 0 clears them |
 //!
 //! Updates wait for `getUpdates` (with long polling), or, once `setWebhook` was called, are
 //! POSTed to the webhook with `X-Telegram-Bot-Api-Secret-Token` and redelivered until it
@@ -78,6 +79,24 @@ struct BotState {
     commands: Value,
     webhook: Option<Webhook>,
     callback_answers: Vec<Value>,
+    faults: Vec<Fault>,
+}
+
+/// Injected failures: the next `count` calls of `method` answer this instead.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fault {
+    /// The Bot API method (case-insensitive); every method when absent.
+    pub method: Option<String>,
+    /// How many calls fail.
+    pub count: u32,
+    /// The HTTP status.
+    pub status: u16,
+    /// The error's description (default: the status's reason phrase).
+    pub description: Option<String>,
+    /// `parameters.retry_after`, as flood control sends it.
+    pub retry_after: Option<u64>,
+    /// A body that is not the Bot API's JSON (e.g. a proxy's HTML error page).
+    pub raw_body: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -288,6 +307,7 @@ impl Simulator {
             .route("/sim/bots/{token}/chats/{chat_id}/messages", get(chat_log))
             .route("/sim/bots/{token}/users/{user_id}/block", post(user_blocks))
             .route("/sim/bots/{token}/chats/{chat_id}/flood", post(flood))
+            .route("/sim/bots/{token}/faults", post(faults))
             .with_state(self.clone())
     }
 
@@ -417,6 +437,40 @@ impl Simulator {
             .entry(chat_id)
             .or_default()
             .flood = (count > 0).then_some((count, retry_after));
+    }
+
+    /// Adds an injected failure (see [`Fault`]); one with `count` 0 clears those of its
+    /// method (all, without one).
+    pub fn inject(&self, token: &str, fault: Fault) {
+        let mut bots = self.lock();
+        let faults = &mut bots.entry(token.to_owned()).or_default().faults;
+        if fault.count == 0 {
+            faults.retain(|f| {
+                fault.method.as_deref().is_some_and(|m| {
+                    !f.method
+                        .as_deref()
+                        .is_some_and(|g| g.eq_ignore_ascii_case(m))
+                })
+            });
+        } else {
+            faults.push(fault);
+        }
+    }
+
+    /// The injected failure this call of `method` gets, if any (using it up).
+    fn take_fault(&self, token: &str, method: &str) -> Option<Fault> {
+        let mut bots = self.lock();
+        let faults = &mut bots.get_mut(token)?.faults;
+        let index = faults.iter().position(|f| {
+            f.count > 0
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
+        faults[index].count -= 1;
+        let fault = faults[index].clone();
+        faults.retain(|f| f.count > 0);
+        Some(fault)
     }
 
     /// Every message of a chat, both sides, oldest first.
@@ -801,6 +855,23 @@ async fn bot_api(
         }
         .into_response();
     };
+    if let Some(fault) = sim.take_fault(token, &method) {
+        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        if let Some(raw) = fault.raw_body {
+            return (status, [(header::CONTENT_TYPE, "text/html")], raw).into_response();
+        }
+        return ApiError {
+            code: status.as_u16(),
+            description: fault.description.unwrap_or_else(|| {
+                status
+                    .canonical_reason()
+                    .unwrap_or("Internal Server Error")
+                    .to_owned()
+            }),
+            retry_after: fault.retry_after,
+        }
+        .into_response();
+    }
     let params = match parameters(&query, &headers, &body).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -869,6 +940,15 @@ async fn flood(
     axum::Json(flood): axum::Json<Flood>,
 ) -> Response {
     sim.flood(&token, chat_id, flood.count, flood.retry_after);
+    ok(json!(true))
+}
+
+async fn faults(
+    State(sim): State<Simulator>,
+    Path(token): Path<String>,
+    axum::Json(fault): axum::Json<Fault>,
+) -> Response {
+    sim.inject(&token, fault);
     ok(json!(true))
 }
 

@@ -99,6 +99,9 @@ impl Handlers {
                 if p.sleep_ms > 0 {
                     tokio::time::sleep(Duration::from_millis(p.sleep_ms)).await;
                 }
+                if p.panic {
+                    panic!("system.noop was asked to panic");
+                }
                 Ok(Outcome::Done(None))
             }
             Job::BookingConfirmation(p) => self.confirmation(job, p).await,

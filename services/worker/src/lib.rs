@@ -157,16 +157,19 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
     let (jobs_db, cleanup_db) = (infra.db.clone(), infra.db.clone());
     let (cleanup_every, retention) = (config.cleanup_interval, config.retention);
     let token = handlers.token_health();
+    let lanes = runner::Lanes::new(config.concurrency);
+    let lanes_check = lanes.clone();
     let readiness = infra
         .readiness()
-        .with_check("telegram", move || token.check());
+        .with_check("telegram", move || token.check())
+        .with_check("lanes", move || lanes_check.check());
     Ok(App::bind(&config.base.http, readiness, Router::new())
         .await?
         .with_task("queue-stats", move |shutdown| {
             queue_stats(db, interval, shutdown)
         })
         .with_task("jobs", move |shutdown| {
-            runner::run(jobs_db, handlers, settings, shutdown)
+            runner::run(jobs_db, handlers, settings, lanes, shutdown)
         })
         .with_task("clean-up", move |shutdown| {
             clean_up(cleanup_db, cleanup_every, retention, shutdown)

@@ -5,12 +5,21 @@
 //! each reading a few index entries), so a deep queue is drained at the database's pace, not
 //! one round trip at a time.
 //!
+//! A job's handler runs in a task of its own: one that panics fails its job (retried, then
+//! dead, like any failure) and the lane goes on. A lane that ends for any other reason while
+//! the worker is not stopping is logged and replaced; [`Lanes`] counts the live ones for
+//! `/readyz`. A job whose worker dies while running it is given up as `dead` once its last
+//! allowed attempt's lease expires (see `CLAIM_SQL`), so a job that kills its worker every
+//! time is not run forever.
+//!
 //! Shutdown: claiming stops at once; running jobs get `drain` to finish; those still running
 //! then are put back in the queue (their attempt not counted), so nothing is left half-done
 //! and forgotten. A worker killed outright (SIGKILL, power loss) leaves its jobs leased: the
 //! lease runs out and another worker claims them.
 
+use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use medsync_core::domain::jobs::{self, Claimed, JobStatus};
@@ -19,6 +28,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::handlers::{Handlers, Outcome};
 
@@ -41,11 +51,53 @@ pub struct Settings {
     pub drain: Duration,
 }
 
+/// How many lanes are running, of how many there should be: the worker's `/readyz` check.
+#[derive(Debug, Clone)]
+pub struct Lanes {
+    live: Arc<AtomicUsize>,
+    wanted: usize,
+}
+
+impl Lanes {
+    /// Lanes for a worker running `wanted` at once (none live yet).
+    pub fn new(wanted: usize) -> Self {
+        Self {
+            live: Arc::new(AtomicUsize::new(0)),
+            wanted,
+        }
+    }
+
+    /// Ready when every lane is running.
+    pub fn check(&self) -> Result<(), String> {
+        let live = self.live.load(Ordering::Relaxed);
+        if live >= self.wanted {
+            Ok(())
+        } else {
+            Err(format!("{live} of {} job lanes running", self.wanted))
+        }
+    }
+
+    /// Counts a lane as live until the guard is dropped (the lane ended, however).
+    fn enter(&self) -> LaneGuard {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        LaneGuard(self.live.clone())
+    }
+}
+
+struct LaneGuard(Arc<AtomicUsize>);
+
+impl Drop for LaneGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs jobs until `shutdown`.
 pub async fn run(
     db: PgPool,
     handlers: Arc<Handlers>,
     settings: Settings,
+    lanes_live: Lanes,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
@@ -58,7 +110,7 @@ pub async fn run(
     );
     let listening = tokio::spawn(listen(db.clone(), wake.clone(), shutdown.clone()));
     let mut lanes = JoinSet::new();
-    for _ in 0..settings.concurrency {
+    let spawn_lane = |lanes: &mut JoinSet<()>| {
         let (db, handlers, settings, wake, shutdown) = (
             db.clone(),
             handlers.clone(),
@@ -66,18 +118,54 @@ pub async fn run(
             wake.clone(),
             shutdown.clone(),
         );
-        lanes.spawn(async move { lane(&db, &handlers, &settings, &wake, &shutdown).await });
+        let guard = lanes_live.enter();
+        lanes.spawn(async move {
+            let _live = guard;
+            lane(&db, &handlers, &settings, &wake, &shutdown).await;
+        });
+    };
+    for _ in 0..settings.concurrency {
+        spawn_lane(&mut lanes);
     }
-    shutdown.cancelled().await;
+    // Supervise: a lane that ends before shutdown (a bug outside any job) is replaced.
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(ended) = lanes.join_next() => {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                let why = match ended {
+                    Ok(()) => "returned".to_owned(),
+                    Err(e) if e.is_panic() => format!("panicked: {}", panic_message(&*e.into_panic())),
+                    Err(e) => e.to_string(),
+                };
+                metrics::counter!("medsync_worker_lane_restarts_total").increment(1);
+                tracing::error!(why, "a job lane ended; starting another");
+                // Not in a hot loop should a lane die at once every time.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                spawn_lane(&mut lanes);
+            }
+        }
+    }
     listening.abort();
     drain(&db, &settings, lanes).await;
     Ok(())
 }
 
+/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 /// One lane: claim a due job, run it, again; when none is due, sleep until woken.
 async fn lane(
     db: &PgPool,
-    handlers: &Handlers,
+    handlers: &Arc<Handlers>,
     settings: &Settings,
     wake: &Notify,
     shutdown: &CancellationToken,
@@ -90,6 +178,17 @@ async fn lane(
         woken.as_mut().enable();
         let wait = match jobs::claim(db, &settings.worker_id, 1, settings.lease).await {
             Ok(mut claimed) => match claimed.pop() {
+                Some(job) if job.status == JobStatus::Dead => {
+                    metrics::counter!("medsync_jobs_dead_total", "kind" => job.kind.clone())
+                        .increment(1);
+                    tracing::error!(
+                        id = %job.id,
+                        kind = job.kind,
+                        attempts = job.attempts,
+                        "job dead: its worker stopped or hung on its last allowed attempt"
+                    );
+                    continue;
+                }
                 Some(job) => {
                     run_one(db, handlers, settings, job).await;
                     continue;
@@ -160,7 +259,7 @@ async fn until_next_due(db: &PgPool, poll: Duration) -> Duration {
     }
 }
 
-async fn run_one(db: &PgPool, handlers: &Handlers, settings: &Settings, job: Claimed) {
+async fn run_one(db: &PgPool, handlers: &Arc<Handlers>, settings: &Settings, job: Claimed) {
     let kind = job.kind.clone();
     let lag = (time::OffsetDateTime::now_utc() - job.run_at)
         .as_seconds_f64()
@@ -170,9 +269,23 @@ async fn run_one(db: &PgPool, handlers: &Handlers, settings: &Settings, job: Cla
     let span = tracing::info_span!("job", id = %job.id, kind = %kind, attempt = job.attempts);
     let started = Instant::now();
 
-    // Renew the lease while the job runs, so a slow job is not taken by another worker.
+    // Renew the lease while the job runs, so a slow job is not taken by another worker. The
+    // handler runs as a task of its own, so a panic in it fails this job, not the lane; the
+    // task is aborted with the lane (shutdown).
     let outcome = {
-        let work = handlers.run(&job);
+        let (handlers, claimed) = (handlers.clone(), job.clone());
+        let work =
+            AbortOnDropHandle::new(tokio::spawn(async move { handlers.run(&claimed).await }));
+        let work = async {
+            match work.await {
+                Ok(outcome) => outcome,
+                Err(e) if e.is_panic() => Outcome::Failed(format!(
+                    "the job's handler panicked: {}",
+                    panic_message(&*e.into_panic())
+                )),
+                Err(e) => Outcome::Failed(format!("the job's handler did not finish: {e}")),
+            }
+        };
         tokio::pin!(work);
         let mut heartbeat = tokio::time::interval(settings.lease / 3);
         heartbeat.tick().await;
@@ -242,5 +355,32 @@ async fn drain(db: &PgPool, settings: &Settings, mut running: JoinSet<()>) {
                 tracing::error!(%error, "cannot put unfinished jobs back; their leases will expire")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_counts_the_live_lanes() {
+        let lanes = Lanes::new(2);
+        assert_eq!(lanes.check(), Err("0 of 2 job lanes running".to_owned()));
+        let one = lanes.enter();
+        let two = lanes.enter();
+        assert_eq!(lanes.check(), Ok(()));
+        drop(one);
+        assert_eq!(lanes.check(), Err("1 of 2 job lanes running".to_owned()));
+        drop(two);
+    }
+
+    #[test]
+    fn a_panic_message_is_read_from_either_string_type() {
+        let text: Box<dyn Any + Send> = Box::new("static");
+        assert_eq!(panic_message(&*text), "static");
+        let owned: Box<dyn Any + Send> = Box::new(String::from("formatted 1"));
+        assert_eq!(panic_message(&*owned), "formatted 1");
+        let other: Box<dyn Any + Send> = Box::new(7_u8);
+        assert_eq!(panic_message(&*other), "(no message)");
     }
 }

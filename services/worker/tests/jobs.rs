@@ -839,3 +839,139 @@ async fn telegram_failures_are_retried_by_their_class_and_a_refused_token_fails_
     }
     worker.stop().await.unwrap();
 }
+
+/// A job whose handler panics every time fails each attempt like any error, ends `dead`
+/// after `max_attempts` with the panic's message, and the lane that ran it goes on to the
+/// next job; the worker stays ready throughout.
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_job_that_panics_every_time_ends_dead_and_its_lane_goes_on(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = pool(&options).await;
+    let vars = [
+        ("WORKER_CONCURRENCY", "1"),
+        ("WORKER_BACKOFF_BASE_MS", "50"),
+        ("WORKER_BACKOFF_MAX_SECONDS", "1"),
+    ];
+    // Its own process: its metrics are its own.
+    let worker = start_worker(&options, "lone", &vars).await;
+    let get = |path: &str| reqwest::get(format!("http://{}{path}", worker.addr));
+    let poison: Uuid = sqlx::query_scalar(
+        "INSERT INTO jobs (id, kind, payload, max_attempts)
+         VALUES (gen_random_uuid(), 'system.noop', '{\"v\":1,\"panic\":true}', 3) RETURNING id",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let poison_status = format!("SELECT status = 'dead' FROM jobs WHERE id = '{poison}'");
+    wait_until(&db, &poison_status, 20).await;
+    let (_, attempts, _, last_error, _) = job(&db, poison).await;
+    assert_eq!(attempts, 3, "one run per allowed attempt");
+    let last_error = last_error.unwrap_or_default();
+    assert!(
+        last_error.contains("panicked: system.noop was asked to panic"),
+        "{last_error}"
+    );
+
+    // The only lane is still there: it runs the next job.
+    let after = noop_jobs(&db, 1, 0).await;
+    wait_until(
+        &db,
+        &format!(
+            "SELECT status = 'succeeded' FROM jobs WHERE id = '{}'",
+            after[0]
+        ),
+        10,
+    )
+    .await;
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let report: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(report["lanes"]["ok"], true, "{report}");
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert_eq!(counter(&metrics, "medsync_jobs_dead_total"), 1.0);
+    assert_eq!(counter(&metrics, "medsync_jobs_failed_total"), 2.0);
+    assert_eq!(counter(&metrics, "medsync_jobs_succeeded_total"), 1.0);
+    assert_eq!(counter(&metrics, "medsync_worker_lane_restarts_total"), 0.0);
+    drop(worker);
+}
+
+/// A job that takes its worker down every time (SIGKILL while it runs): each expired lease
+/// counts as an attempt, and once the last allowed one expires the next worker marks it
+/// `dead` instead of running it again.
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_job_whose_worker_is_killed_every_time_ends_dead(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = pool(&options).await;
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO jobs (id, kind, payload, max_attempts)
+         VALUES (gen_random_uuid(), 'system.noop', '{\"v\":1,\"sleep_ms\":600000}', 2) RETURNING id",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let lease = [("WORKER_LEASE_SECONDS", "1")];
+    for attempt in 1..=2 {
+        let name = format!("doomed-{attempt}");
+        let mut doomed = start_worker(&options, &name, &lease).await;
+        wait_until(
+            &db,
+            &format!(
+                "SELECT status = 'running' AND locked_by = '{name}' AND attempts = {attempt}
+                 FROM jobs WHERE id = '{id}'"
+            ),
+            20,
+        )
+        .await;
+        doomed.child.kill().unwrap();
+        doomed.child.wait().unwrap();
+    }
+
+    let survivor = start_worker(&options, "survivor", &lease).await;
+    wait_until(
+        &db,
+        &format!("SELECT status = 'dead' FROM jobs WHERE id = '{id}'"),
+        20,
+    )
+    .await;
+    let (_, attempts, locked_by, last_error, _) = job(&db, id).await;
+    assert_eq!(attempts, 2, "not run a third time");
+    assert_eq!(
+        locked_by.as_deref(),
+        Some("doomed-2"),
+        "the worker it died with"
+    );
+    let last_error = last_error.unwrap_or_default();
+    assert!(
+        last_error.contains("lease expired: worker doomed-2"),
+        "{last_error}"
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", survivor.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(counter(&metrics, "medsync_jobs_dead_total"), 1.0);
+    // An expired lease that is not the last is run again, its reason kept until then.
+    let retried: Uuid = sqlx::query_scalar(
+        "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, locked_by,
+                           locked_until, started_at)
+         VALUES (gen_random_uuid(), 'system.noop', '{\"v\":1}', 'running', 1, 3, 'gone',
+                 now() - interval '1 second', now() - interval '1 minute')
+         RETURNING id",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    wait_until(
+        &db,
+        &format!("SELECT status = 'succeeded' AND attempts = 2 AND locked_by = 'survivor' FROM jobs WHERE id = '{retried}'"),
+        20,
+    )
+    .await;
+    drop(survivor);
+}

@@ -63,6 +63,10 @@ pub struct NoopPayload {
     /// How long the job takes, in milliseconds.
     #[serde(default)]
     pub sleep_ms: u64,
+    /// Panics instead of finishing: shows that a crashing handler fails its job, not its
+    /// worker (tests, and an operator checking a deployment).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub panic: bool,
 }
 
 /// Payload of jobs about one booking.
@@ -239,6 +243,9 @@ pub struct Claimed {
     pub kind: String,
     /// Its payload.
     pub payload: serde_json::Value,
+    /// `Running`: this worker's to run now. `Dead`: its lease expired on its last allowed
+    /// attempt, so it was given up instead of run (see [`CLAIM_SQL`]).
+    pub status: JobStatus,
     /// This attempt's number (1 for the first).
     pub attempts: i32,
     /// Attempts allowed.
@@ -255,8 +262,13 @@ pub struct Claimed {
 /// partial index (`jobs_leased`, `jobs_due`), so a claim reads a few index entries however long
 /// the backlog (one `WHERE … OR …` would scan and sort every due row). `scripts/bench-worker.sh`
 /// runs this same text through pgbench.
+///
+/// An expired lease is an attempt that ended badly (the worker was killed, crashed or hung), so
+/// it counts: a job whose lease expired on its last allowed attempt is not run again but marked
+/// `dead` here, with the reason, and returned with that status for the worker to report. A job
+/// that kills every worker running it therefore stops after `max_attempts`.
 pub const CLAIM_SQL: &str = "WITH expired AS (
-        SELECT id FROM jobs
+        SELECT id, attempts >= max_attempts AS exhausted FROM jobs
         WHERE status = 'running' AND locked_until < now()
         ORDER BY locked_until
         LIMIT $3
@@ -268,13 +280,23 @@ pub const CLAIM_SQL: &str = "WITH expired AS (
         LIMIT $3
         FOR UPDATE SKIP LOCKED
     ), next AS (
-        (SELECT id FROM expired) UNION ALL (SELECT id FROM due) LIMIT $3
+        (SELECT id, true AS expired, exhausted FROM expired)
+        UNION ALL (SELECT id, false, false FROM due) LIMIT $3
     )
     UPDATE jobs j
-    SET status = 'running', attempts = j.attempts + 1, locked_by = $1,
-        locked_until = now() + make_interval(secs => $2), started_at = now(), updated_at = now()
+    SET status = CASE WHEN next.exhausted THEN 'dead' ELSE 'running' END::job_status,
+        attempts = CASE WHEN next.exhausted THEN j.attempts ELSE j.attempts + 1 END,
+        last_error = CASE WHEN next.expired
+            THEN 'lease expired: worker ' || coalesce(j.locked_by, 'unknown') || ' stopped or hung while running it'
+            ELSE j.last_error END,
+        finished_at = CASE WHEN next.exhausted THEN now() END,
+        locked_by = CASE WHEN next.exhausted THEN j.locked_by ELSE $1 END,
+        locked_until = CASE WHEN next.exhausted THEN NULL
+            ELSE now() + make_interval(secs => $2) END,
+        started_at = CASE WHEN next.exhausted THEN j.started_at ELSE now() END,
+        updated_at = now()
     FROM next WHERE j.id = next.id
-    RETURNING j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.run_at, j.sent_to";
+    RETURNING j.id, j.kind, j.payload, j.status, j.attempts, j.max_attempts, j.run_at, j.sent_to";
 
 /// The completion statement (`$1` job, `$2` worker, `$3` note).
 pub const COMPLETE_SQL: &str = "UPDATE jobs
@@ -282,7 +304,8 @@ pub const COMPLETE_SQL: &str = "UPDATE jobs
         note = $3
     WHERE id = $1 AND locked_by = $2 AND status = 'running'";
 
-/// Claims up to `limit` due jobs for `worker`, leased for `lease`.
+/// Claims up to `limit` due jobs for `worker`, leased for `lease`. Jobs given up on instead
+/// (their last attempt's lease expired) come back with status `Dead`, not to be run.
 pub async fn claim(
     db: impl PgExecutor<'_>,
     worker: &str,

@@ -12,6 +12,9 @@
                                            Telegram does
     client.py tgsim-wait TGSIM TOKEN CHAT TEXT SECONDS
                                            waits until a bot message in CHAT contains TEXT
+    client.py BASE burst N                 N registrations and N sign-ins at once, each from
+                                           its own X-Real-IP (as many clients would); prints
+                                           {"status": count} as JSON
 
 BASE is the API's origin (https://127.0.0.1:18443); certificates are not verified (the test's
 is self-signed). Exit status 0 on success; otherwise the answer is printed on stderr.
@@ -40,14 +43,19 @@ def call(method, url, body=None, token=None, headers=None):
         request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, context=CONTEXT, timeout=30) as answer:
-            raw = answer.read()
-            return answer.status, json.loads(raw) if raw else None
+            return answer.status, decode(answer.read())
     except urllib.error.HTTPError as error:
-        raw = error.read()
-        try:
-            return error.code, json.loads(raw)
-        except ValueError:
-            return error.code, raw.decode(errors="replace")
+        return error.code, decode(error.read())
+
+
+def decode(raw):
+    """A JSON body as its value; any other body (the webhook's plain "ok") as text."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
 
 
 def expect(what, status, body, *codes):
@@ -128,6 +136,38 @@ def tgsim_wait(tgsim, token, chat, text, seconds):
         time.sleep(0.5)
 
 
+def burst(base, n):
+    """2 × N requests at once: registrations (new emails) and sign-ins (unknown emails, so each
+    costs a full password verification), every one from its own address."""
+    import concurrent.futures
+    import threading
+
+    n = int(n)
+    start = threading.Barrier(2 * n)
+
+    def one(i):
+        kind = "register" if i % 2 == 0 else "login"
+        ip = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+        body = {"email": f"burst{i}@clinic.example", "password": "burst password 1"}
+        if kind == "register":
+            body["name"] = "Burst Patient"
+        try:
+            start.wait(timeout=60)
+        except threading.BrokenBarrierError:
+            pass
+        try:
+            status, _ = call("POST", f"{base}/api/v1/auth/{kind}", body, headers={"x-real-ip": ip})
+        except OSError as error:  # refused, reset: the api went down
+            return f"error: {error.__class__.__name__}"
+        return str(status)
+
+    counts = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2 * n) as pool:
+        for status in pool.map(one, range(2 * n)):
+            counts[status] = counts.get(status, 0) + 1
+    print(json.dumps(dict(sorted(counts.items()))))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "tgsim-send":
         tgsim_send(*argv[2:6])
@@ -137,6 +177,8 @@ def main(argv):
         book(argv[1], *argv[3:5])
     elif len(argv) >= 3 and argv[2] == "webhook":
         webhook(argv[1], argv[3])
+    elif len(argv) >= 4 and argv[2] == "burst":
+        burst(argv[1], argv[3])
     elif len(argv) >= 3 and argv[2] == "booking":
         booking(argv[1], *argv[3:6])
     else:

@@ -22,12 +22,13 @@ HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
 DEV_HTTP_PORT=${E2E_DEV_HTTP_PORT:-18000}
 TGSIM_PORT=${E2E_TGSIM_PORT:-18090}
 PROD_TGSIM_PORT=${E2E_PROD_TGSIM_PORT:-18091}
+PROD_API_PORT=${E2E_PROD_API_PORT:-18092}
 PROD_PROJECT=${E2E_PROD_PROJECT:-medsync-e2e}
 DEV_PROJECT=${E2E_DEV_PROJECT:-medsync-e2e-dev}
 WAIT_TIMEOUT=${E2E_WAIT_TIMEOUT:-900}
 export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT TGSIM_PORT
-# The production overlay publishes its tgsim here (the dev stack uses TGSIM_PORT).
-export E2E_PROD_TGSIM_PORT=$PROD_TGSIM_PORT
+# The production overlay publishes its tgsim and its api here (the dev stack uses TGSIM_PORT).
+export E2E_PROD_TGSIM_PORT=$PROD_TGSIM_PORT E2E_PROD_API_PORT=$PROD_API_PORT
 # The test suite's own connection strings must not leak into the stacks.
 unset DATABASE_URL REDIS_URL
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
@@ -35,8 +36,8 @@ export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 work=$(mktemp -d)
 passed=0
 failed=0
-# tgsim plays Telegram for the production images (e2e/docker-compose.tgsim.yml).
-prod=(docker compose -p "$PROD_PROJECT" -f docker-compose.prod.yml -f e2e/docker-compose.tgsim.yml
+# tgsim plays Telegram for the production images (e2e/docker-compose.e2e.yml).
+prod=(docker compose -p "$PROD_PROJECT" -f docker-compose.prod.yml -f e2e/docker-compose.e2e.yml
       --env-file "$work/.env")
 # --env-file: an empty one, so that a developer's own .env cannot change what is tested.
 dev=(docker compose -p "$DEV_PROJECT" -f docker-compose.yml --env-file "$work/empty.env" --profile dev)
@@ -203,7 +204,7 @@ wait_healthy() {
 data_intact() {  # the booking, its queued reminder and the patient's sign-in
     local status queued
     status=$("${client[@]}" "$https" booking "$patient" "$patient_password" "$booking_id") || return 1
-    queued=$(psql_prod "SELECT count(*) FROM jobs WHERE booking_id = '$booking_id' AND status = 'queued'") || return 1
+    queued=$(queued_reminders) || return 1
     log "  booking $booking_id: $status; queued jobs of it: $queued (expected $queued_jobs)"
     [[ $status == confirmed || $status == pending ]] && [[ $queued == "$queued_jobs" ]]
 }
@@ -211,7 +212,12 @@ data_intact() {  # the booking, its queued reminder and the patient's sign-in
 "${prod[@]}" run --rm migrate seed >/dev/null 2>&1 || log "  manage seed failed"
 booking_id=$("${client[@]}" "$https" book "$patient" "$patient_password") || booking_id=""
 check "a patient books through nginx (booking $booking_id)" test -n "$booking_id"
-queued_jobs=$(psql_prod "SELECT count(*) FROM jobs WHERE booking_id = '$booking_id' AND status = 'queued' AND run_at > now() + interval '1 hour'")
+# Reminders due over an hour from now: none of them is sent while the test runs.
+queued_reminders() {
+    psql_prod "SELECT count(*) FROM jobs WHERE booking_id = '$booking_id' AND status = 'queued' AND run_at > '$started_at'::timestamptz + interval '1 hour'"
+}
+started_at=$(date -u +%FT%TZ)
+queued_jobs=$(queued_reminders)
 check "the booking has a queued reminder ($queued_jobs)" test "${queued_jobs:-0}" -ge 1
 
 # An update waits in the stream while the bot is stopped.
@@ -243,6 +249,47 @@ else
 fi
 check "after down and up the booking, its jobs and the sign-in are intact" data_intact
 check "redis log has no permission error" bash -c '! "${@}" logs redis 2>&1 | grep -qi "permission denied"' _ "${prod[@]}"
+
+# --- A sign-in storm against the api itself, under its production limits (256 MiB, 1 CPU):
+# 200 registrations and 200 sign-ins at once, each from its own address (X-Real-IP, trusted
+# in production because nginx sets it), so the per-address limits let them all reach the
+# password hasher. The api must stay up, answer only 200/201/401/429/503, stay under its
+# memory limit, and give the memory back within a minute.
+api_id=$("${prod[@]}" ps -q api)
+api_pid=$(docker inspect -f '{{.State.Pid}}' "$api_id")
+proc_kib() {  # FIELD: VmRSS or VmHWM of the api's process, in KiB
+    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$api_pid/status"
+}
+restarts_before=$(docker inspect -f '{{.RestartCount}}' "$api_id")
+log "  api before the storm: RSS $(( $(proc_kib VmRSS) / 1024 )) MiB"
+storm=$("${client[@]}" "http://127.0.0.1:$PROD_API_PORT" burst 200) || storm='{"client failed": 1}'
+log "  answers: $storm"
+check "under 200 registrations and 200 sign-ins at once the api answers only 200/201/401/429/503" \
+    python3 -c 'import json, sys; c = json.loads(sys.argv[1]); sys.exit(not c or any(k not in ("200", "201", "401", "429", "503") for k in c))' "$storm"
+peak=$(( $(proc_kib VmHWM) / 1024 ))
+log "  api peak RSS during the storm: $peak MiB (limit 256 MiB)"
+check "the api stayed up: not OOM-killed, not restarted, peak RSS $peak MiB under 256 MiB" bash -c '
+    [[ $(docker inspect -f "{{.State.Running}} {{.State.OOMKilled}} {{.RestartCount}}" "$1") == "true false $2" ]] && (( $3 < 256 ))' \
+    _ "$api_id" "$restarts_before" "$peak"
+rss_settles() {  # RSS under 64 MiB within 60 s
+    local rss
+    for _ in $(seq 60); do
+        rss=$(( $(proc_kib VmRSS) / 1024 ))
+        (( rss < 64 )) && { log "  api RSS after the storm: $rss MiB"; return 0; }
+        sleep 1
+    done
+    log "  api RSS a minute after the storm: $rss MiB"
+    return 1
+}
+check "a minute after the storm the api's RSS is back under 64 MiB" rss_settles
+nginx_flood() {  # 60 sign-ins at once from one address: nginx refuses those past its burst
+    seq 60 | xargs -P 60 -I{} curl -sk -X POST -H 'content-type: application/json' \
+        -d '{"email":"flood@clinic.example","password":"x"}' "$https/api/v1/auth/login" \
+        -w '\n' >"$work/flood" 2>/dev/null
+    log "  nginx refused $(grep -c 'from this address' "$work/flood") of 60"
+    grep -q '"status":429,"detail":"too many requests from this address' "$work/flood"
+}
+check "nginx limits sign-ins per address (429 problem document past its burst)" nginx_flood
 
 check "docker compose stop api is graceful and under 10 s" graceful_stop "${prod[@]}" api
 "${prod[@]}" down -v --remove-orphans >/dev/null 2>&1

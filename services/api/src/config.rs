@@ -78,6 +78,19 @@ pub struct Config {
     pub login_per_ip: Quota,
     /// `LOGIN_RATE_LIMIT_PER_ACCOUNT` attempts per minute on one email (default 5).
     pub login_per_account: Quota,
+    /// `REGISTER_RATE_LIMIT_PER_IP` registrations per minute from one address (default 5).
+    pub register_per_ip: Quota,
+    /// `REGISTER_RATE_LIMIT_PER_EMAIL` registration attempts per minute for one email
+    /// (default 3).
+    pub register_per_email: Quota,
+    /// `REGISTER_RATE_LIMIT_GLOBAL` registrations per minute in all (default 60).
+    pub register_global: Quota,
+    /// `PASSWORD_HASH_CONCURRENCY` (default: the cores this process may use): password
+    /// hashes computed at once, each with 19 MiB.
+    pub hash_concurrency: usize,
+    /// `PASSWORD_HASH_WAIT_MS` (default 1000): how long a sign-in waits for a free hashing
+    /// slot before it is answered 503 with `Retry-After`.
+    pub hash_wait: Duration,
     /// `TRUST_PROXY_HEADERS` (default false): take the client address from `X-Real-IP`.
     pub trust_proxy_headers: bool,
     /// `MAX_BODY_BYTES` (default 65536): larger request bodies get 413.
@@ -103,6 +116,19 @@ impl Config {
         let refresh_days: u32 = env.or("REFRESH_TOKEN_EXPIRE_DAYS", 30)?;
         let link_minutes: u32 = env.or("TELEGRAM_LINK_CODE_TTL_MINUTES", 15)?;
         let max_body: u32 = env.or("MAX_BODY_BYTES", 65_536)?;
+        let hash_concurrency: u32 = env.or(
+            "PASSWORD_HASH_CONCURRENCY",
+            u32::try_from(medsync_core::password::Hasher::cores()).unwrap_or(1),
+        )?;
+        if !(1..=256).contains(&hash_concurrency) {
+            return Err(ConfigError {
+                var: "PASSWORD_HASH_CONCURRENCY",
+                value: Some(hash_concurrency.to_string()),
+                problem: "is out of range".to_owned(),
+                expected: "a number of hashes from 1 to 256 (each takes 19 MiB)",
+            });
+        }
+        let hash_wait_ms: u64 = env.or("PASSWORD_HASH_WAIT_MS", 1000)?;
         Ok(Self {
             base,
             secret_key: env.required("SECRET_KEY")?,
@@ -120,6 +146,11 @@ impl Config {
             link_ttl: SignedDuration::from_mins(i64::from(link_minutes.max(1))),
             login_per_ip: per_minute(env.or("LOGIN_RATE_LIMIT_PER_IP", 20)?),
             login_per_account: per_minute(env.or("LOGIN_RATE_LIMIT_PER_ACCOUNT", 5)?),
+            register_per_ip: per_minute(env.or("REGISTER_RATE_LIMIT_PER_IP", 5)?),
+            register_per_email: per_minute(env.or("REGISTER_RATE_LIMIT_PER_EMAIL", 3)?),
+            register_global: per_minute(env.or("REGISTER_RATE_LIMIT_GLOBAL", 60)?),
+            hash_concurrency: usize::try_from(hash_concurrency).unwrap_or(1),
+            hash_wait: Duration::from_millis(hash_wait_ms.min(60_000)),
             trust_proxy_headers: env.or("TRUST_PROXY_HEADERS", false)?,
             max_body_bytes: usize::try_from(max_body.max(1024)).unwrap_or(65_536),
         })

@@ -109,12 +109,28 @@ pub enum ApiError {
         /// Seconds until a retry can succeed.
         retry_after: u64,
     },
+    /// 503: the api is saturated (every password-hashing slot busy); try again after
+    /// `retry_after` seconds.
+    #[error("busy; try again shortly")]
+    Unavailable {
+        /// Seconds until a retry is likely to succeed.
+        retry_after: u64,
+    },
     /// Any other status a rejection carries (413, 415, ...).
     #[error("{1}")]
     Status(StatusCode, String),
     /// A failure on our side: logged, answered generically.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<medsync_core::password::HashError> for ApiError {
+    fn from(e: medsync_core::password::HashError) -> Self {
+        match e {
+            medsync_core::password::HashError::Busy => Self::Unavailable { retry_after: 1 },
+            e @ medsync_core::password::HashError::Failed(_) => Self::Internal(e.into()),
+        }
+    }
 }
 
 impl ApiError {
@@ -192,6 +208,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Status(status, _) => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -239,7 +256,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = problem_response(&self.problem());
         match self {
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after } | Self::Unavailable { retry_after } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));

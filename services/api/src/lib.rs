@@ -101,12 +101,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
     let tokens = Tokens::new(&config.secret_key, config.algorithm, config.access_ttl);
     // Verified against when an email is unknown: the same work as for a wrong password.
-    let dummy_hash = medsync_core::password::hash(auth::dummy_password()).await?;
+    let hasher = medsync_core::password::Hasher::new(config.hash_concurrency, config.hash_wait);
+    let dummy_hash = hasher.hash(auth::dummy_password()).await?;
     let state = AppState {
         infra: infra.clone(),
         config: Arc::new(config),
         tokens,
         dummy_hash: Arc::new(dummy_hash),
+        hasher,
     };
     let router = router(state.clone());
     App::bind(&state.config.base.http, infra.readiness(), router).await

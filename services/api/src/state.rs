@@ -19,4 +19,6 @@ pub struct AppState {
     /// A hash verified against when an email is unknown, so that unknown emails and wrong
     /// passwords take the same time.
     pub dummy_hash: Arc<String>,
+    /// Hashes and verifies passwords, a bounded number at a time.
+    pub hasher: medsync_core::password::Hasher,
 }

@@ -47,11 +47,30 @@ pub struct RegisterRequest {
         MalformedRequest,
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
         InvalidFields,
+        (status = 429, description = "Too many registrations from this address, for this email or overall", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Busy hashing passwords; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    // Limited per client address, overall, and (below) per email: each registration costs
+    // a password hash, and its 409 tells whether an email has an account here, so neither
+    // a storm nor enumeration may run at the api's full speed.
+    let keys = state.infra.redis.keys();
+    rate_limit::hit(
+        &state,
+        &keys.key(&["ratelimit", "register", "ip", &ip.to_string()]),
+        state.config.register_per_ip,
+    )
+    .await?;
+    rate_limit::hit(
+        &state,
+        &keys.key(&["ratelimit", "register", "all"]),
+        state.config.register_global,
+    )
+    .await?;
     let mut fields = Fields::default();
     let email = fields.check("email", Email::parse(&request.email));
     let password = fields.check("password", Password::parse(&request.password));
@@ -72,9 +91,13 @@ async fn register(
             "validated fields missing"
         )));
     };
-    let hash = medsync_core::password::hash(password.expose().to_owned())
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    rate_limit::hit(
+        &state,
+        &keys.key(&["ratelimit", "register", "email", email.as_str()]),
+        state.config.register_per_email,
+    )
+    .await?;
+    let hash = state.hasher.hash(password.expose().to_owned()).await?;
     let user = users::register(&state.infra.db, &email, &hash, &name, phone.as_deref())
         .await
         .map_err(|e| match e {
@@ -135,6 +158,7 @@ async fn token_pair(
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         InvalidFields,
         (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Busy hashing passwords; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn login(
     State(state): State<AppState>,
@@ -164,9 +188,7 @@ async fn login(
         .as_ref()
         .and_then(|(_, hash)| hash.clone())
         .unwrap_or_else(|| state.dummy_hash.as_str().to_owned());
-    let matches = medsync_core::password::verify(request.password, stored)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let matches = state.hasher.verify(request.password, stored).await?;
     let user = match found {
         Some((user, Some(_))) if matches => user,
         _ => return Err(WRONG),

@@ -13,6 +13,7 @@ use crate::auth::CurrentUser;
 use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn};
 use crate::error::{ApiError, Fields};
 use crate::extract::ApiJson;
+use crate::rate_limit;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -108,21 +109,29 @@ async fn update_me(
         let current = request.current_password.ok_or_else(|| {
             ApiError::field("current_password", "is needed to change the password")
         })?;
+        // Guesses at the current password are limited like sign-ins to the account: a
+        // stolen access token must not become an offline-speed oracle for the password.
+        let keys = state.infra.redis.keys();
+        rate_limit::hit(
+            &state,
+            &keys.key(&[
+                "ratelimit",
+                "password",
+                "user",
+                &user.claims.sub.to_string(),
+            ]),
+            state.config.login_per_account,
+        )
+        .await?;
         let stored = users::password_hash(&state.infra.db, user.claims.sub).await?;
         let ok = match stored {
-            Some(hash) => medsync_core::password::verify(current, hash)
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?,
+            Some(hash) => state.hasher.verify(current, hash).await?,
             None => false,
         };
         if !ok {
             return Err(ApiError::field("current_password", "is wrong"));
         }
-        change.password_hash = Some(
-            medsync_core::password::hash(password.expose().to_owned())
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?,
-        );
+        change.password_hash = Some(state.hasher.hash(password.expose().to_owned()).await?);
     }
     let updated = users::update_profile(&state.infra.db, user.claims.sub, &change)
         .await?

@@ -38,6 +38,11 @@ pub fn config(
         ("CLINIC_TIMEZONE", "Europe/Berlin"),
         ("LOGIN_RATE_LIMIT_PER_IP", "1000"),
         ("LOGIN_RATE_LIMIT_PER_ACCOUNT", "1000"),
+        ("REGISTER_RATE_LIMIT_PER_IP", "1000"),
+        ("REGISTER_RATE_LIMIT_PER_EMAIL", "1000"),
+        ("REGISTER_RATE_LIMIT_GLOBAL", "1000"),
+        // Tests run side by side on few cores: a hash may wait long for one.
+        ("PASSWORD_HASH_WAIT_MS", "60000"),
     ]);
     vars.extend(extra.iter().copied());
     medsync_api::Config::with_base(testing::base_config(options), &Env::new(vars)).unwrap()

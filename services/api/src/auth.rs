@@ -1,9 +1,12 @@
 //! Access tokens (JWT) and who is calling.
 //!
-//! A short-lived access token carries `sub` (user id), `role`, `exp`, `iat` and `jti`; it is
+//! A short-lived access token carries `sub` (user id), `role`, `exp`, `iat`, `jti` and `sid`
+//! (its session: the refresh-token family of the sign-in); it is
 //! signed with `SECRET_KEY` using `ALGORITHM` (HS256, HS384 or HS512) and verified with exactly
 //! that algorithm: `alg: none`, another algorithm, a bad signature or a past `exp` are refused.
-//! Logging out puts the token's `jti` on a Redis deny list until the token would have expired.
+//! Every request checks that the token's session is still signed in (PostgreSQL), so signing
+//! out, signing out everywhere, or a password or role change ends the access tokens at once;
+//! signing out also puts the token's `jti` on a Redis deny list until it would have expired.
 
 use std::marker::PhantomData;
 
@@ -14,6 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use medsync_core::config::{FromEnv, Secret};
 use medsync_core::domain::bookings::Actor;
+use medsync_core::domain::sessions;
 use medsync_core::domain::users::Role;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -67,6 +71,8 @@ pub struct Claims {
     pub iat: i64,
     /// Token id, for the deny list.
     pub jti: Uuid,
+    /// The session (refresh-token family) it belongs to.
+    pub sid: Uuid,
 }
 
 /// Signs and verifies access tokens.
@@ -105,6 +111,7 @@ impl Tokens {
         &self,
         user_id: Uuid,
         role: Role,
+        session: Uuid,
         now: Timestamp,
     ) -> Result<(String, Claims), ApiError> {
         let iat = now.as_second();
@@ -114,6 +121,7 @@ impl Tokens {
             iat,
             exp: iat + self.ttl.as_secs(),
             jti: Uuid::new_v4(),
+            sid: session,
         };
         let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(e.into()))?;
@@ -193,6 +201,11 @@ impl FromRequestParts<AppState> for CurrentUser {
             .map_err(|e| ApiError::Internal(e.into()))?;
         if revoked {
             return Err(ApiError::Unauthorized("the access token was revoked"));
+        }
+        if !sessions::is_live(&state.infra.db, claims.sub, claims.sid).await? {
+            return Err(ApiError::Unauthorized(
+                "the session was signed out (sign-out everywhere, or a password or role change)",
+            ));
         }
         Ok(Self {
             claims,

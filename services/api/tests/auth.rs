@@ -502,3 +502,117 @@ async fn current_password_guesses_are_limited(p: PgPoolOptions, o: PgConnectOpti
     }
     assert_eq!(statuses, [422, 422, 422, 429]);
 }
+
+fn refresh_token(pair: &Value) -> &str {
+    pair["refresh_token"].as_str().unwrap()
+}
+
+/// Whoever registered the admin's email first keeps nothing when the operator promotes it:
+/// promotion must be asked for, and it ends every session issued before it.
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_pre_claimed_admin_email_is_promoted_only_explicitly_and_loses_its_sessions(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
+    use medsync_core::domain::users::{AdminError, AdminMode, AdminOutcome, Email, ensure_admin};
+    let api = spawn(p, o).await;
+    let attacker = api.patient("admin@clinic.example").await;
+    let email = Email::parse("admin@clinic.example").unwrap();
+    let hash = medsync_core::password::hash("the operator's password 1".to_owned())
+        .await
+        .unwrap();
+    let mut conn = api.db.acquire().await.unwrap();
+    for mode in [AdminMode::CreateOnly, AdminMode::ResetPassword] {
+        let refused = ensure_admin(&mut conn, &email, "Admin", &hash, mode).await;
+        assert!(
+            matches!(refused, Err(AdminError::NotAnAdmin(_))),
+            "{refused:?}"
+        );
+    }
+    let promoted = ensure_admin(&mut conn, &email, "Admin", &hash, AdminMode::Promote)
+        .await
+        .unwrap();
+    assert!(matches!(promoted, AdminOutcome::Promoted(_)));
+    drop(conn);
+
+    // The attacker's refresh token and access token, issued before, are refused.
+    let refreshed = api
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh_token(&attacker)}),
+        )
+        .await;
+    assert_eq!(refreshed.status, 401, "{refreshed:?}");
+    let me = api.get("/api/v1/users/me", Some(token(&attacker))).await;
+    assert_eq!(me.status, 401, "{me:?}");
+    // The operator signs in with the new password, as admin.
+    let admin = api
+        .login("admin@clinic.example", "the operator's password 1")
+        .await;
+    let me = api.get("/api/v1/users/me", Some(token(&admin))).await;
+    assert_eq!(me.body["role"], "admin", "{me:?}");
+}
+
+/// A password change ends every other session (refresh and access tokens) and keeps this
+/// one; signing out everywhere ends them all.
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_password_change_ends_the_other_sessions_and_logout_all_ends_every_one(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
+    let api = spawn(p, o).await;
+    let laptop = api.patient("pat@clinic.example").await;
+    let phone = api.login("pat@clinic.example", "correct horse 42").await;
+    let changed = api
+        .method(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(token(&laptop)),
+            Some(json!({"password": "a new password 1", "current_password": "correct horse 42"})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(
+        api.get("/api/v1/users/me", Some(token(&phone)))
+            .await
+            .status,
+        401
+    );
+    let phone_refresh = api
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh_token(&phone)}),
+        )
+        .await;
+    assert_eq!(phone_refresh.status, 401);
+    assert_eq!(
+        api.get("/api/v1/users/me", Some(token(&laptop)))
+            .await
+            .status,
+        200
+    );
+
+    // Sign out everywhere: the laptop and a new sign-in both end.
+    let tablet = api.login("pat@clinic.example", "a new password 1").await;
+    let out = api
+        .post("/api/v1/auth/logout-all", Some(token(&laptop)), json!({}))
+        .await;
+    assert_eq!(out.status, 200, "{out:?}");
+    assert_eq!(out.body["sessions"], 2, "{out:?}");
+    for pair in [&laptop, &tablet] {
+        assert_eq!(
+            api.get("/api/v1/users/me", Some(token(pair))).await.status,
+            401
+        );
+        let refreshed = api
+            .post(
+                "/api/v1/auth/refresh",
+                None,
+                json!({"refresh_token": refresh_token(pair)}),
+            )
+            .await;
+        assert_eq!(refreshed.status, 401);
+    }
+}

@@ -126,7 +126,7 @@ async fn two_hundred_concurrent_bookings_of_one_slot_give_one_201(
             .execute(&api.db)
             .await
             .unwrap();
-        tokens.push(common::access_token(id, "patient"));
+        tokens.push(common::access_token(&api.db, id, "patient").await);
     }
 
     let mut requests = tokio::task::JoinSet::new();

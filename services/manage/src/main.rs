@@ -20,12 +20,21 @@ enum Command {
     /// Apply pending database migrations (safe when several copies start at once).
     Migrate,
     /// Create or update the demo clinic: specialties, doctors with weekly schedules, and the
-    /// admin named by ADMIN_EMAIL/ADMIN_PASSWORD. Running it again changes nothing.
+    /// admin named by ADMIN_EMAIL/ADMIN_PASSWORD (created if the email is free; an existing
+    /// account of that email is left as it is). Running it again changes nothing.
     Seed,
-    /// Create an admin account, or make the existing account with ADMIN_EMAIL an admin and set
-    /// its password to ADMIN_PASSWORD (ADMIN_NAME names a new account). The password comes from
-    /// the environment, never the command line, where other users of the machine could see it.
-    CreateAdmin,
+    /// Create the admin account ADMIN_EMAIL with ADMIN_PASSWORD (ADMIN_NAME names it), or set
+    /// the existing admin's password (which signs it out everywhere). An existing account of
+    /// that email that is not an admin is refused unless --promote is given. The password comes
+    /// from the environment, never the command line, where other users of the machine could
+    /// see it.
+    CreateAdmin {
+        /// Make an existing patient or doctor account with ADMIN_EMAIL the admin: its password
+        /// is set, its Telegram link removed and all its sessions ended. Registration is open,
+        /// so check first that the account is really yours.
+        #[arg(long)]
+        promote: bool,
+    },
     /// Register the webhook with the Bot API: TELEGRAM_WEBHOOK_URL (the public HTTPS URL of
     /// /telegram/webhook), TELEGRAM_WEBHOOK_SECRET, and the update types the bot handles.
     SetWebhook,
@@ -95,11 +104,13 @@ fn main() -> ExitCode {
                 }),
             (Err(e), _) | (_, Err(e)) => return config_failure(&e),
         },
-        Command::CreateAdmin => match (
+        Command::CreateAdmin { promote } => match (
             DatabaseConfig::from_env(&env),
             seed::AdminConfig::required(&env),
         ) {
-            (Ok(db), Ok(admin)) => runtime.block_on(medsync_manage::admin::create(&db, &admin)),
+            (Ok(db), Ok(admin)) => {
+                runtime.block_on(medsync_manage::admin::create(&db, &admin, promote))
+            }
             (Err(e), _) | (_, Err(e)) => return config_failure(&e),
         },
         Command::SetWebhook => match medsync_manage::telegram::WebhookConfig::from_env(&env) {

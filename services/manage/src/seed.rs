@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use medsync_core::config::{ConfigError, DatabaseConfig, Env, FromEnv, Secret, Source};
 use medsync_core::domain::catalog::{self, WeeklyHours};
-use medsync_core::domain::users::{self, Email};
+use medsync_core::domain::users::{self, AdminError, AdminMode, AdminOutcome, Email};
 use time::Time;
 use time::macros::time;
 
@@ -233,10 +233,29 @@ pub async fn seed(pool: &sqlx::PgPool, admin: Option<&AdminConfig>) -> anyhow::R
         .with_context(|| format!("doctor {}", doctor.name))?;
     }
     if let (Some(admin), Some(hash)) = (admin, admin_hash) {
-        users::upsert_admin(&mut *tx, &admin.email, &admin.name, &hash)
-            .await
-            .context("admin account")?;
-        tracing::info!(email = admin.email.as_str(), "admin account ready");
+        let email = admin.email.as_str();
+        match users::ensure_admin(
+            &mut tx,
+            &admin.email,
+            &admin.name,
+            &hash,
+            AdminMode::CreateOnly,
+        )
+        .await
+        {
+            Ok(AdminOutcome::Created(id)) => tracing::info!(%id, email, "admin account created"),
+            Ok(outcome) => tracing::info!(?outcome, email, "admin account ready"),
+            // Not a reason to fail a deploy: the clinic is seeded, the admin is not promoted.
+            Err(AdminError::NotAnAdmin(role)) => tracing::warn!(
+                email,
+                ?role,
+                "ADMIN_EMAIL belongs to an account that is not an admin: it was not promoted \
+                 (check it is yours, then: manage create-admin --promote)"
+            ),
+            Err(AdminError::Database(e)) => {
+                return Err(anyhow::Error::from(e).context("admin account"));
+            }
+        }
     } else {
         tracing::info!("ADMIN_EMAIL/ADMIN_PASSWORD not set: no admin seeded");
     }

@@ -91,7 +91,7 @@ async fn seeding_twice_leaves_the_same_clinic(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
-async fn seeding_promotes_an_existing_account_to_admin(pool: PgPool) {
+async fn seeding_never_promotes_an_existing_account(pool: PgPool) {
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, name, role)
          VALUES ($1, 'staff@clinic.example', 'x', 'Staff', 'patient')",
@@ -106,14 +106,16 @@ async fn seeding_promotes_an_existing_account_to_admin(pool: PgPool) {
         name: "ignored".to_owned(),
     };
 
+    // The clinic is seeded; the account someone registered with ADMIN_EMAIL stays a patient.
     seed::seed(&pool, Some(&admin)).await.unwrap();
 
-    let role: String =
-        sqlx::query_scalar("SELECT role::text FROM users WHERE email = 'staff@clinic.example'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(role, "admin");
+    let (role, hash): (String, String) = sqlx::query_as(
+        "SELECT role::text, password_hash FROM users WHERE email = 'staff@clinic.example'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((role.as_str(), hash.as_str()), ("patient", "x"));
     assert_eq!(count(&pool, "users").await, 1);
 }
 
@@ -179,13 +181,16 @@ fn seed_refuses_an_admin_email_without_a_password() {
 }
 
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
-async fn create_admin_creates_then_promotes(_: PgPoolOptions, options: PgConnectOptions) {
+async fn create_admin_creates_and_promotes_only_with_promote(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
     let url = testing::database_url(&options);
     let pool = PgPoolOptions::new().connect_with(options).await.unwrap();
-    let run = |email: &'static str| {
+    let run_with = |email: &'static str, args: &[&str]| {
         testing::run_binary(
             env!("CARGO_BIN_EXE_manage"),
-            &["create-admin"],
+            args,
             &HashMap::from([
                 ("DATABASE_URL", url.as_str()),
                 ("ADMIN_EMAIL", email),
@@ -193,6 +198,7 @@ async fn create_admin_creates_then_promotes(_: PgPoolOptions, options: PgConnect
             ]),
         )
     };
+    let run = |email: &'static str| run_with(email, &["create-admin"]);
 
     let created = run("boss@clinic.example");
     sqlx::query("INSERT INTO users (id, email, password_hash, name) VALUES ($1, 'staff@clinic.example', 'x', 'Staff')")
@@ -200,7 +206,8 @@ async fn create_admin_creates_then_promotes(_: PgPoolOptions, options: PgConnect
         .execute(&pool)
         .await
         .unwrap();
-    let promoted = run("staff@clinic.example");
+    let refused = run("staff@clinic.example");
+    let promoted = run_with("staff@clinic.example", &["create-admin", "--promote"]);
     let missing = testing::run_binary(
         env!("CARGO_BIN_EXE_manage"),
         &["create-admin"],
@@ -212,7 +219,18 @@ async fn create_admin_creates_then_promotes(_: PgPoolOptions, options: PgConnect
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-    assert!(promoted.status.success());
+    assert!(!refused.status.success(), "promotion must be explicit");
+    let why = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(why.contains("--promote"), "{why}");
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
     let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
         .fetch_one(&pool)
         .await

@@ -380,16 +380,23 @@ pub async fn update_doctor(
     get_doctor(conn, id).await?.ok_or(CatalogError::NotFound)
 }
 
-/// A user linked to a doctor signs in as a doctor.
+/// A user linked to a doctor signs in as a doctor. The role change ends the account's
+/// sessions, so that no token issued for the old role lives on.
 async fn link_doctor_account(
     conn: &mut PgConnection,
     user_id: Option<Uuid>,
 ) -> Result<(), CatalogError> {
     if let Some(user_id) = user_id {
-        sqlx::query("UPDATE users SET role = 'doctor', updated_at = now() WHERE id = $1 AND role = 'patient'")
-            .bind(user_id)
-            .execute(conn)
-            .await?;
+        let promoted = sqlx::query(
+            "UPDATE users SET role = 'doctor', updated_at = now() WHERE id = $1 AND role = 'patient'",
+        )
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if promoted > 0 {
+            super::sessions::revoke_all(conn, user_id, None, jiff::Timestamp::now()).await?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,10 @@
 //! Refresh tokens: opaque random strings given to the client, stored only as SHA-256 hashes.
 //! A login starts a token family; each refresh rotates the token inside it. Presenting a token
 //! that was already rotated means two parties hold it: the whole family is revoked.
+//!
+//! A family is a session: the access tokens issued with its refresh tokens name it (`sid`)
+//! and stop working when it is revoked (sign-out, sign-out everywhere, a password or role
+//! change), not only when they expire.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +24,8 @@ pub struct RefreshToken {
     pub token: String,
     /// When it stops working.
     pub expires_at: Timestamp,
+    /// Its family: the session the access tokens issued with it belong to.
+    pub family: Uuid,
 }
 
 impl std::fmt::Debug for RefreshToken {
@@ -27,6 +33,7 @@ impl std::fmt::Debug for RefreshToken {
         f.debug_struct("RefreshToken")
             .field("token", &"[REDACTED]")
             .field("expires_at", &self.expires_at)
+            .field("family", &self.family)
             .finish()
     }
 }
@@ -52,18 +59,23 @@ pub async fn issue(
 ) -> Result<RefreshToken, sqlx::Error> {
     let token = random_token();
     let expires_at = now.checked_add(ttl).unwrap_or(Timestamp::MAX);
+    let family = family.unwrap_or_else(Uuid::now_v7);
     sqlx::query(
         "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
          VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(Uuid::now_v7())
     .bind(user_id)
-    .bind(family.unwrap_or_else(Uuid::now_v7))
+    .bind(family)
     .bind(hash(&token))
     .bind(to_db(expires_at))
     .execute(conn)
     .await?;
-    Ok(RefreshToken { token, expires_at })
+    Ok(RefreshToken {
+        token,
+        expires_at,
+        family,
+    })
 }
 
 /// What presenting a refresh token led to.
@@ -132,7 +144,8 @@ pub async fn rotate(
     })
 }
 
-async fn revoke_family(
+/// Revokes a session (every refresh token of the family); its access tokens stop working.
+pub async fn revoke_family(
     conn: &mut PgConnection,
     family: Uuid,
     now: Timestamp,
@@ -166,4 +179,46 @@ pub async fn revoke(
         revoke_family(conn, family, now).await?;
     }
     Ok(())
+}
+
+/// Revokes every session of `user_id` but `except` (the one asking, when it stays signed in):
+/// their refresh tokens and, through `sid`, their access tokens stop working. Returns how
+/// many sessions ended.
+pub async fn revoke_all(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    except: Option<Uuid>,
+    now: Timestamp,
+) -> Result<u64, sqlx::Error> {
+    let families: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE refresh_tokens SET revoked_at = $3
+         WHERE user_id = $1 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $2
+         RETURNING family_id",
+    )
+    .bind(user_id)
+    .bind(except)
+    .bind(to_db(now))
+    .fetch_all(conn)
+    .await?;
+    let mut families = families;
+    families.sort_unstable();
+    families.dedup();
+    Ok(families.len() as u64)
+}
+
+/// Whether the session `family` of `user_id` is still signed in (not revoked). Checked for
+/// every access token, so that revoking a session ends its access tokens at once.
+pub async fn is_live(
+    db: impl sqlx::PgExecutor<'_>,
+    user_id: Uuid,
+    family: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM refresh_tokens
+                        WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL)",
+    )
+    .bind(family)
+    .bind(user_id)
+    .fetch_one(db)
+    .await
 }

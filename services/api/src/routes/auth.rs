@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(logout_all))
 }
 
 /// A new patient account.
@@ -139,7 +140,9 @@ async fn token_pair(
     refresh: sessions::RefreshToken,
     now: Timestamp,
 ) -> Result<TokenPair, ApiError> {
-    let (access_token, _) = state.tokens.issue(user.id, user.role, now)?;
+    let (access_token, _) = state
+        .tokens
+        .issue(user.id, user.role, refresh.family, now)?;
     Ok(TokenPair {
         access_token,
         token_type: "Bearer",
@@ -255,8 +258,8 @@ pub struct LogoutRequest {
     pub refresh_token: Option<String>,
 }
 
-/// Sign out: the access token stops working at once, and the refresh token (if given) with
-/// its whole family.
+/// Sign out: this session ends (its access and refresh tokens stop working at once), and
+/// the session of the refresh token given, if another.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = LogoutRequest, description = "Optional"),
     security(("bearer" = [])),
     responses(
@@ -268,7 +271,7 @@ async fn logout(
     user: CurrentUser,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    // The body is optional: empty means "this access token only".
+    // The body is optional: empty means "this session".
     let request: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()
     } else {
@@ -281,19 +284,55 @@ async fn logout(
         })?
     };
     let now = Timestamp::now();
+    // PostgreSQL first: it is what every request checks, and it survives a Redis loss.
+    let mut conn = state.infra.db.acquire().await?;
+    sessions::revoke_family(&mut conn, user.claims.sid, now).await?;
+    if let Some(token) = request.refresh_token {
+        sessions::revoke(&mut conn, user.claims.sub, &token, now).await?;
+    }
+    drop(conn);
+    deny(&state, &user, now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Puts the access token on the deny list until it would have expired.
+async fn deny(state: &AppState, user: &CurrentUser, now: Timestamp) -> Result<(), ApiError> {
     let remaining_ms = (user.claims.exp - now.as_second()).max(1) * 1000;
     let mut redis = state.infra.redis.conn.clone();
     redis::cmd("SET")
-        .arg(revoked_key(&state, user.claims.jti))
+        .arg(revoked_key(state, user.claims.jti))
         .arg(1)
         .arg("PX")
         .arg(remaining_ms)
         .query_async::<()>(&mut redis)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    if let Some(token) = request.refresh_token {
-        let mut conn = state.infra.db.acquire().await?;
-        sessions::revoke(&mut conn, user.claims.sub, &token, now).await?;
-    }
-    Ok(StatusCode::NO_CONTENT)
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// How many sessions ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedOut {
+    /// Sessions (sign-ins) ended, this one included.
+    pub sessions: u64,
+}
+
+/// Sign out everywhere: every session of the account ends, this one included (a lost phone,
+/// a shared computer).
+#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Signed out everywhere", body = SignedOut),
+        NotSignedIn,
+    ))]
+async fn logout_all(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<SignedOut>, ApiError> {
+    let now = Timestamp::now();
+    let mut conn = state.infra.db.acquire().await?;
+    let sessions = sessions::revoke_all(&mut conn, user.claims.sub, None, now).await?;
+    drop(conn);
+    deny(&state, &user, now).await?;
+    tracing::info!(user = %user.claims.sub, sessions, "signed out everywhere");
+    Ok(Json(SignedOut { sessions }))
 }

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use medsync_core::domain::sessions;
 use medsync_core::domain::users::{self, Password, ProfileChange, Role, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -133,8 +134,22 @@ async fn update_me(
         }
         change.password_hash = Some(state.hasher.hash(password.expose().to_owned()).await?);
     }
-    let updated = users::update_profile(&state.infra.db, user.claims.sub, &change)
+    let changes_password = change.password_hash.is_some();
+    let mut tx = state.infra.db.begin().await?;
+    let updated = users::update_profile(&mut *tx, user.claims.sub, &change)
         .await?
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    if changes_password {
+        // Whoever else knew the old password is signed out; this session stays.
+        let ended = sessions::revoke_all(
+            &mut tx,
+            user.claims.sub,
+            Some(user.claims.sid),
+            jiff::Timestamp::now(),
+        )
+        .await?;
+        tracing::info!(user = %user.claims.sub, other_sessions_ended = ended, "password changed");
+    }
+    tx.commit().await?;
     Ok(Json(updated.into()))
 }

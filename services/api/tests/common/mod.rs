@@ -154,9 +154,16 @@ impl Api {
         let hash = medsync_core::password::hash("admin password 1".to_owned())
             .await
             .unwrap();
-        medsync_core::domain::users::upsert_admin(&self.db, &email, "Admin", &hash)
-            .await
-            .unwrap();
+        let mut conn = self.db.acquire().await.unwrap();
+        medsync_core::domain::users::ensure_admin(
+            &mut conn,
+            &email,
+            "Admin",
+            &hash,
+            medsync_core::domain::users::AdminMode::CreateOnly,
+        )
+        .await
+        .unwrap();
         self.login("admin@clinic.example", "admin password 1").await
     }
 
@@ -230,11 +237,23 @@ pub fn enc(value: &str) -> String {
     value.replace('+', "%2B").replace(':', "%3A")
 }
 
-/// An access token for `user_id` with `role`, signed as the api signs them.
-pub fn access_token(user_id: Uuid, role: &str) -> String {
-    let now = jiff::Timestamp::now().as_second();
-    let claims =
-        json!({"sub": user_id, "role": role, "iat": now, "exp": now + 600, "jti": Uuid::new_v4()});
+/// An access token for `user_id` with `role`, signed as the api signs them, in a session of
+/// its own (as a sign-in makes one).
+pub async fn access_token(db: &PgPool, user_id: Uuid, role: &str) -> String {
+    let now = jiff::Timestamp::now();
+    let mut conn = db.acquire().await.unwrap();
+    let session = medsync_core::domain::sessions::issue(
+        &mut conn,
+        user_id,
+        None,
+        jiff::SignedDuration::from_hours(1),
+        now,
+    )
+    .await
+    .unwrap();
+    let now = now.as_second();
+    let claims = json!({"sub": user_id, "role": role, "iat": now, "exp": now + 600,
+                        "jti": Uuid::new_v4(), "sid": session.family});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,

@@ -181,9 +181,16 @@ pub async fn admin_token(db: &PgPool, api: &TestApp) -> String {
     let hash = medsync_core::password::hash("admin password 1".to_owned())
         .await
         .unwrap();
-    medsync_core::domain::users::upsert_admin(db, &email, "Admin", &hash)
-        .await
-        .unwrap();
+    let mut conn = db.acquire().await.unwrap();
+    medsync_core::domain::users::ensure_admin(
+        &mut conn,
+        &email,
+        "Admin",
+        &hash,
+        medsync_core::domain::users::AdminMode::CreateOnly,
+    )
+    .await
+    .unwrap();
     let tokens: Value = reqwest::Client::new()
         .post(format!("{}/api/v1/auth/login", api.url))
         .json(&serde_json::json!({"email": "admin@clinic.example", "password": "admin password 1"}))

@@ -155,6 +155,7 @@ from_env_via_from_str! {
     u16 => "a whole number from 0 to 65535",
     u32 => "a whole number",
     u64 => "a whole number",
+    std::num::NonZeroU32 => "a whole number of at least 1",
     bool => "true or false",
     SocketAddr => "a listen address such as 0.0.0.0:8080",
     String => "a text value",

@@ -482,6 +482,15 @@ impl Simulator {
             .unwrap_or_default()
     }
 
+    /// Every `answerCallbackQuery` the bot sent, oldest first (`callback_query_id`, `text`,
+    /// `show_alert`).
+    pub fn callback_answers(&self, token: &str) -> Vec<Value> {
+        self.lock()
+            .get(token)
+            .map(|b| b.callback_answers.clone())
+            .unwrap_or_default()
+    }
+
     fn me(&self, token: &str) -> Result<Value, ApiError> {
         let id = bot_id(token).ok_or(ApiError {
             code: 401,

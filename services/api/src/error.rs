@@ -163,6 +163,9 @@ impl From<BookingError> for ApiError {
                 "starts_at is not a free slot of this doctor (see GET /api/v1/doctors/{id}/slots)"
                     .to_owned(),
             ),
+            e @ (BookingError::BeyondHorizon { .. } | BookingError::TooManyBookings { .. }) => {
+                Self::Unprocessable(e.to_string())
+            }
             BookingError::Taken => {
                 Self::Conflict("this slot has just been booked by someone else".to_owned())
             }

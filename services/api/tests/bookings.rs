@@ -372,3 +372,114 @@ async fn only_patients_book(p: PgPoolOptions, o: PgConnectOptions) {
         403
     );
 }
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn visits_beyond_the_horizon_are_a_422(p: PgPoolOptions, o: PgConnectOptions) {
+    let api = spawn_with(p, o, &[("BOOKING_HORIZON_DAYS", "5")]).await;
+    let admin = api.admin().await;
+    let (doctor, _) = api.doctor(token(&admin), "Dr. Far").await;
+    let patient = api.patient("far@clinic.example").await;
+    let near = api.slots(doctor, 3, 4).await.remove(0);
+    let far = api.slots(doctor, 7, 9).await.remove(0);
+
+    let refused = api
+        .post(
+            "/api/v1/bookings",
+            Some(token(&patient)),
+            json!({"doctor_id": doctor, "starts_at": far}),
+        )
+        .await;
+    let accepted = api
+        .post(
+            "/api/v1/bookings",
+            Some(token(&patient)),
+            json!({"doctor_id": doctor, "starts_at": near}),
+        )
+        .await;
+
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert_eq!(
+        refused.body["detail"],
+        "visits can be booked at most 5 days ahead"
+    );
+    assert_eq!(accepted.status, 201, "{accepted:?}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings")
+        .fetch_one(&api.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_patient_holds_at_most_the_cap_of_upcoming_visits(p: PgPoolOptions, o: PgConnectOptions) {
+    let api = spawn_with(p, o, &[("MAX_FUTURE_BOOKINGS_PER_PATIENT", "2")]).await;
+    let admin = api.admin().await;
+    let (doctor, _) = api.doctor(token(&admin), "Dr. Cap").await;
+    let patient = api.patient("hoarder@clinic.example").await;
+    let other = api.patient("other@clinic.example").await;
+    let slots = api.slots(doctor, 3, 6).await;
+    assert!(slots.len() >= 12, "{slots:?}");
+    // Ten at once, each for another slot: the cap holds under concurrency too.
+    let mut requests = tokio::task::JoinSet::new();
+    for slot in &slots[..10] {
+        let request = api
+            .client
+            .post(format!("{}/api/v1/bookings", api.app.url))
+            .bearer_auth(token(&patient))
+            .json(&json!({"doctor_id": doctor, "starts_at": slot}));
+        requests.spawn(async move {
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json::<serde_json::Value>().await.unwrap())
+        });
+    }
+    let answers = requests.join_all().await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 422).count(),
+        8,
+        "{statuses:?}"
+    );
+    let refusal = &answers.iter().find(|a| a.0 == 422).unwrap().1;
+    assert!(
+        refusal["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a patient may hold at most 2 upcoming visits"),
+        "{refusal:?}"
+    );
+    let book = |who: &serde_json::Value, slot: &str| {
+        let body = json!({"doctor_id": doctor, "starts_at": slot});
+        let who = token(who).to_owned();
+        let api = &api;
+        async move { api.post("/api/v1/bookings", Some(&who), body).await }
+    };
+    // Asking again for a slot one already holds is "taken" (a retry), not "too many".
+    let held = &answers.iter().find(|a| a.0 == 201).unwrap().1;
+    let held_slot = held["starts_at"].as_str().unwrap().to_owned();
+    assert_eq!(book(&patient, &held_slot).await.status, 409);
+    // The cap is per patient: someone else still books.
+    assert_eq!(book(&other, &slots[10]).await.status, 201);
+    // Cancelling one frees a place.
+    let cancel = format!("/api/v1/bookings/{}/cancel", held["id"].as_str().unwrap());
+    assert_eq!(
+        api.post(&cancel, Some(token(&patient)), json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(book(&patient, &slots[11]).await.status, 201);
+    let upcoming: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bookings b JOIN users u ON u.id = b.patient_id
+         WHERE u.email = 'hoarder@clinic.example' AND b.status = 'confirmed'",
+    )
+    .fetch_one(&api.db)
+    .await
+    .unwrap();
+    assert_eq!(upcoming, 2);
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use jiff::civil::Date;
-use jiff::{Timestamp, ToSpan as _};
+use jiff::{SignedDuration, Timestamp, ToSpan as _};
 use medsync_core::domain::bookings::{
     self, Actor, Booking, BookingError, BookingRules, BookingSource, BookingStatus, ListFilter,
     When,
@@ -474,7 +474,7 @@ impl Conversation {
                 if days.is_empty() {
                     format!(
                         "{name} has no free time in the next {} days.",
-                        self.settings.booking_days
+                        self.window_days()
                     )
                 } else {
                     format!("{name}: which day? (with the number of free times)")
@@ -530,6 +530,11 @@ impl Conversation {
         clock::human(starts_at, &self.settings.rules.timezone)
     }
 
+    /// How many days ahead the bot offers: its own window, never past the clinic's horizon.
+    fn window_days(&self) -> u32 {
+        u32::from(self.settings.booking_days).min(self.settings.rules.horizon_days)
+    }
+
     /// The days of the booking window with free slots, and how many.
     async fn free_days(
         &self,
@@ -540,12 +545,18 @@ impl Conversation {
         let now = Timestamp::now();
         let today = now.to_zoned(tz.clone()).date();
         let end_day = today
-            .checked_add(i64::from(self.settings.booking_days).days())
+            .checked_add(i64::from(self.window_days()).days())
             .unwrap_or(today);
+        let horizon = now
+            .checked_add(SignedDuration::from_hours(
+                24 * i64::from(self.settings.rules.horizon_days),
+            ))
+            .unwrap_or(now);
         let end = end_day
             .to_zoned(tz.clone())
             .map(|z| z.timestamp())
-            .unwrap_or(now);
+            .unwrap_or(now)
+            .min(horizon);
         let Some(calendar) = slots::load_calendar(conn, doctor, now, end).await? else {
             return Ok(Vec::new());
         };

@@ -218,6 +218,77 @@ async fn start_with_a_link_code_links_the_account_and_stale_buttons_change_nothi
     bot.stop().await.unwrap();
 }
 
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn forged_buttons_cannot_book_past_the_horizon_or_the_cap(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = pool(&options).await;
+    let clinic = clinic(&db).await;
+    let sim = Sim::start().await;
+    let mut config = bot_config(common::base(&options), &sim.url(), "polling");
+    config.rules.horizon_days = 30;
+    config.rules.max_future_bookings = 1;
+    let infra = testing::infra(&config.base);
+    let bot = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
+
+    sim.says(ADA, "/start");
+    sim.wait_for(ADA, "Welcome").await;
+    // A day the bot never offered, 200 days ahead, typed into a forged button.
+    sim.says(ADA, "/book");
+    let m = sim.wait_for(ADA, "Which specialty?").await;
+    sim.press_labelled(ADA, &m, "Cardiology");
+    let m = sim.wait_for(ADA, "Which doctor?").await;
+    sim.press_labelled(ADA, &m, "Dr. Ada Heart");
+    let days = sim.wait_for(ADA, "which day?").await;
+    let offered: Vec<String> = buttons(&days).into_iter().map(|(_, d)| d).collect();
+    let far = jiff::Zoned::now()
+        .date()
+        .checked_add(jiff::Span::new().days(200))
+        .unwrap();
+    assert!(!offered.contains(&format!("day:{far}")), "{offered:?}");
+    sim.presses(
+        ADA,
+        days["message_id"].as_i64().unwrap(),
+        &format!("day:{far}"),
+    );
+    let times = sim.wait_for(ADA, "which time?").await;
+    sim.press_first(ADA, &times, "at:");
+    let confirm = sim
+        .wait_for(ADA, "Book Dr. Ada Heart (Cardiology) on")
+        .await;
+    sim.press_labelled(ADA, &confirm, "Confirm");
+    sim.wait_for_button_answer("visits can be booked at most 30 days ahead")
+        .await;
+    assert_eq!(count(&db, "SELECT count(*) FROM bookings").await, 0);
+
+    // One visit is the cap here: the first books, the second is refused with the reason.
+    sim.says(ADA, "/cancel");
+    sim.wait_for(ADA, "Booking cancelled").await;
+    let (confirm, _) = up_to_confirm(&sim, ADA).await;
+    sim.press_labelled(ADA, &confirm, "Confirm");
+    sim.wait_for(ADA, "✅ Booked").await;
+    let before = sim.count_starting(ADA, "✅ Booked");
+    let (confirm, _) = up_to_confirm(&sim, ADA).await;
+    sim.press_labelled(ADA, &confirm, "Confirm");
+    sim.wait_for_button_answer("a patient may hold at most 1 upcoming visits")
+        .await;
+    assert_eq!(sim.count_starting(ADA, "✅ Booked"), before);
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM bookings WHERE doctor_id = '{}'",
+                clinic.doctor
+            )
+        )
+        .await,
+        1
+    );
+
+    bot.stop().await.unwrap();
+}
+
 /// The webhook service in process, with the bot's Redis prefix.
 async fn webhook(options: &PgConnectOptions, redis: &medsync_core::config::RedisConfig) -> TestApp {
     let mut base = common::base(options);

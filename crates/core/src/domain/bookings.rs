@@ -6,6 +6,8 @@
 //! both succeed. The booking's jobs (confirmation now, reminders before the visit) are enqueued
 //! in the same transaction.
 
+use std::num::NonZeroU32;
+
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -119,6 +121,11 @@ pub struct BookingRules {
     pub reminder_offsets: Vec<SignedDuration>,
     /// Patients may cancel up to this long before the visit; admins always.
     pub cancellation_notice: SignedDuration,
+    /// How far ahead a visit may be booked, in days (`BOOKING_HORIZON_DAYS`).
+    pub horizon_days: u32,
+    /// How many upcoming visits one patient may hold at once
+    /// (`MAX_FUTURE_BOOKINGS_PER_PATIENT`).
+    pub max_future_bookings: u32,
 }
 
 /// Why a booking or cancellation was refused.
@@ -133,6 +140,18 @@ pub enum BookingError {
     /// Someone else holds an overlapping booking.
     #[error("this slot is already taken")]
     Taken,
+    /// The visit is further ahead than the clinic books.
+    #[error("visits can be booked at most {days} days ahead")]
+    BeyondHorizon {
+        /// The horizon.
+        days: u32,
+    },
+    /// The patient already holds as many upcoming visits as one patient may.
+    #[error("a patient may hold at most {max} upcoming visits at once; cancel one to book another")]
+    TooManyBookings {
+        /// The cap.
+        max: u32,
+    },
     /// No booking with this id visible to the caller.
     #[error("no such booking")]
     NotFound,
@@ -161,6 +180,13 @@ pub struct Actor {
 
 /// Books `starts_at` with `doctor_id` for `patient_id` and enqueues its jobs, all in the
 /// caller's transaction (`conn` must be inside one). Returns the booking.
+///
+/// The horizon and the per-patient cap are enforced here, so every channel (the API, the
+/// bot's buttons, however forged) gets the same answer. The patient's row is locked for the
+/// rest of the transaction, so two concurrent requests of one patient cannot both pass the
+/// cap. The cap is counted after the insert: a retried request for a slot the patient already
+/// holds is answered `Taken` (which the callers resolve to the patient's own booking), not
+/// `TooManyBookings`. On an error the caller must roll back.
 pub async fn book(
     conn: &mut PgConnection,
     rules: &BookingRules,
@@ -170,6 +196,16 @@ pub async fn book(
     source: BookingSource,
     now: Timestamp,
 ) -> Result<Booking, BookingError> {
+    let horizon = now
+        .checked_add(SignedDuration::from_hours(
+            24 * i64::from(rules.horizon_days),
+        ))
+        .unwrap_or(Timestamp::MAX);
+    if starts_at > horizon {
+        return Err(BookingError::BeyondHorizon {
+            days: rules.horizon_days,
+        });
+    }
     let window_end = starts_at
         .checked_add(SignedDuration::from_secs(1))
         .map_err(|_| BookingError::NotASlot)?;
@@ -181,6 +217,12 @@ pub async fn book(
         .into_iter()
         .find(|s| s.starts_at == starts_at)
         .ok_or(BookingError::NotASlot)?;
+
+    // Serialises this patient's bookings; `NO KEY` so the bookings' foreign key still passes.
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(patient_id)
+        .execute(&mut *conn)
+        .await?;
 
     let id = Uuid::now_v7();
     let inserted = sqlx::query(
@@ -204,6 +246,20 @@ pub async fn book(
             BookingError::Taken
         } else {
             BookingError::Database(error)
+        });
+    }
+
+    let upcoming: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bookings
+         WHERE patient_id = $1 AND status = 'confirmed' AND starts_at > $2",
+    )
+    .bind(patient_id)
+    .bind(to_db(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    if upcoming > i64::from(rules.max_future_bookings) {
+        return Err(BookingError::TooManyBookings {
+            max: rules.max_future_bookings,
         });
     }
 
@@ -401,7 +457,8 @@ impl crate::config::FromEnv for Durations {
 
 impl BookingRules {
     /// `CLINIC_TIMEZONE` (default UTC), `REMINDER_OFFSETS` (default `24h,2h`),
-    /// `CANCELLATION_NOTICE_HOURS` (default 24).
+    /// `CANCELLATION_NOTICE_HOURS` (default 24), `BOOKING_HORIZON_DAYS` (default 90, at least
+    /// 1), `MAX_FUTURE_BOOKINGS_PER_PATIENT` (default 5, at least 1).
     pub fn from_env<S: crate::config::Source>(
         env: &crate::config::Env<S>,
     ) -> Result<Self, crate::config::ConfigError> {
@@ -416,10 +473,17 @@ impl BookingRules {
             ]),
         )?;
         let notice: u32 = env.or("CANCELLATION_NOTICE_HOURS", 24)?;
+        let horizon = env.or("BOOKING_HORIZON_DAYS", NonZeroU32::MIN.saturating_add(89))?;
+        let cap = env.or(
+            "MAX_FUTURE_BOOKINGS_PER_PATIENT",
+            NonZeroU32::MIN.saturating_add(4),
+        )?;
         Ok(Self {
             timezone,
             reminder_offsets: reminders.0,
             cancellation_notice: SignedDuration::from_hours(i64::from(notice)),
+            horizon_days: horizon.get(),
+            max_future_bookings: cap.get(),
         })
     }
 }

@@ -123,7 +123,7 @@ fn stored_response(status: u16, body: serde_json::Value) -> Response {
         NotSignedIn, WrongRole,
         (status = 404, description = "No such doctor", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slot is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not a slot of this doctor, invalid fields, or the key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a slot of this doctor, beyond the booking horizon, the patient holds the most upcoming visits allowed, invalid fields, or the key was used for another request", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_booking(
     State(state): State<AppState>,

@@ -68,6 +68,25 @@ impl Sim {
             .unwrap();
     }
 
+    /// Waits (up to 15 s) for the bot to answer a button press with `text`.
+    pub async fn wait_for_button_answer(&self, text: &str) -> Value {
+        for _ in 0..300 {
+            if let Some(a) = self
+                .sim
+                .callback_answers(TOKEN)
+                .into_iter()
+                .find(|a| a["text"].as_str().is_some_and(|t| t.contains(text)))
+            {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no button answer containing {text:?}; the answers: {:#?}",
+            self.sim.callback_answers(TOKEN)
+        );
+    }
+
     pub fn bot_messages(&self, user: i64) -> Vec<Value> {
         self.sim
             .chat(TOKEN, user)

@@ -76,6 +76,11 @@ impl Keys {
         self.key(&["tg", "updates"])
     }
 
+    /// Updates the bot gave up on (see `medsync_telegram::updates`).
+    pub fn telegram_dead_updates(&self) -> String {
+        self.key(&["tg", "updates", "dead"])
+    }
+
     /// `<prefix>:<a>:<b>…`.
     pub fn key(&self, parts: &[&str]) -> String {
         let mut key = self.prefix.clone();

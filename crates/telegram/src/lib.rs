@@ -13,6 +13,8 @@
 //! 5", "Internal Server Error"), so an error teloxide does not name is classified by that
 //! prefix.
 
+pub mod updates;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

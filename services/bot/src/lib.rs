@@ -18,6 +18,7 @@ use medsync_core::config::{ConfigError, Env, Seconds, Source, TelegramConfig, Te
 use medsync_core::domain::bookings::BookingRules;
 use medsync_core::infra::{BaseConfig, Infra};
 use medsync_core::service::Spec;
+use medsync_telegram::updates::DeadLetters;
 use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
 
@@ -127,18 +128,20 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         .readiness()
         .with_check("telegram", move || token.check());
     let app = App::bind(&config.base.http, readiness, Router::new()).await?;
+    let mut consumer = StreamConsumer::new(
+        infra.redis.clone(),
+        infra.redis.keys().telegram_updates(),
+        "bots",
+        &config.consumer_name,
+    );
+    consumer.claim_idle = config.claim_idle;
     let source = match config.telegram.mode {
-        TelegramMode::Polling => UpdateSource::Polling(bot),
-        TelegramMode::Webhook => {
-            let mut consumer = StreamConsumer::new(
-                infra.redis.clone(),
-                infra.redis.keys().telegram_updates(),
-                "bots",
-                &config.consumer_name,
-            );
-            consumer.claim_idle = config.claim_idle;
-            UpdateSource::Stream(Box::new(consumer))
-        }
+        TelegramMode::Polling => UpdateSource::Polling {
+            bot,
+            dead: Box::new(DeadLetters::new(&infra.redis)),
+            replays: Box::new(consumer),
+        },
+        TelegramMode::Webhook => UpdateSource::Stream(Box::new(consumer)),
     };
     Ok(app.with_task("updates", move |shutdown| {
         take_updates(conversation, source, shutdown)
@@ -147,7 +150,13 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
 
 /// Where updates come from.
 enum UpdateSource {
-    Polling(Bot),
+    /// `getUpdates`; the stream carries only dead letters an operator replays.
+    Polling {
+        bot: Bot,
+        dead: Box<DeadLetters>,
+        replays: Box<StreamConsumer>,
+    },
+    /// The webhook's stream.
     Stream(Box<StreamConsumer>),
 }
 
@@ -160,22 +169,30 @@ async fn take_updates(
         Ok(()) => tracing::info!("commands registered"),
         Err(error) => tracing::warn!(%error, "could not register the commands"),
     }
-    match source {
-        UpdateSource::Polling(bot) => {
-            tracing::info!("taking updates by long polling");
-            polling::run(bot, conversation, shutdown).await
-        }
-        UpdateSource::Stream(consumer) => {
-            tracing::info!(
-                consumer = consumer.consumer(),
-                "taking updates from the webhook's stream"
-            );
+    let from_stream = |consumer: Box<StreamConsumer>, shutdown: CancellationToken| {
+        let conversation = conversation.clone();
+        async move {
             consumer
                 .run(shutdown, |update| {
                     let conversation = conversation.clone();
                     async move { conversation.handle_json(&update).await }
                 })
                 .await
+        }
+    };
+    match source {
+        UpdateSource::Polling { bot, dead, replays } => {
+            tracing::info!("taking updates by long polling");
+            let polling = polling::run(bot, conversation.clone(), *dead, shutdown.clone());
+            let replayed = from_stream(replays, shutdown);
+            tokio::try_join!(polling, replayed).map(|_| ())
+        }
+        UpdateSource::Stream(consumer) => {
+            tracing::info!(
+                consumer = consumer.consumer(),
+                "taking updates from the webhook's stream"
+            );
+            from_stream(consumer, shutdown).await
         }
     }
 }

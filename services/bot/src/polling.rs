@@ -8,23 +8,26 @@
 //! client (built by [`medsync_telegram::client`]) waits longer than that, so a quiet chat
 //! costs nothing. A poll that times out anyway (a slow network) is asked again at once, not
 //! counted as a failure: only Telegram's errors and broken connections back off.
+//!
+//! An update that fails [`MAX_ATTEMPTS`] times is kept as a dead letter, the same policy as
+//! the webhook's stream ([`medsync_telegram::updates`]), and polling goes on.
 
 use std::sync::Arc;
 
 use medsync_telegram::POLL_TIMEOUT;
+use medsync_telegram::updates::{DeadLetters, MAX_ATTEMPTS};
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::AllowedUpdate;
 use tokio_util::sync::CancellationToken;
 
 use crate::conversation::{Conversation, retry_delay};
-/// Attempts at one update before it is given up (logged as an error).
-const ATTEMPTS: u32 = 6;
 
 /// Polls and handles updates until `shutdown`.
 pub async fn run(
     bot: Bot,
     conversation: Arc<Conversation>,
+    dead: DeadLetters,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     // getUpdates is refused while a webhook is set: polling mode means no webhook.
@@ -64,7 +67,7 @@ pub async fn run(
         };
         for update in updates {
             let id = update.id.0;
-            handle_with_retries(&conversation, update, &shutdown).await;
+            handle_with_retries(&conversation, &dead, update, &shutdown).await;
             if shutdown.is_cancelled() {
                 // Not handled (or handled but the offset is not confirmed): the next bot
                 // gets it again, and the "handled" mark keeps it from being handled twice.
@@ -78,14 +81,15 @@ pub async fn run(
 
 async fn handle_with_retries(
     conversation: &Conversation,
+    dead: &DeadLetters,
     update: Update,
     shutdown: &CancellationToken,
 ) {
     let id = update.id.0;
-    for attempt in 1..=ATTEMPTS {
+    for attempt in 1..=MAX_ATTEMPTS {
         match conversation.handle(update.clone()).await {
             Ok(()) => return,
-            Err(error) if attempt < ATTEMPTS => {
+            Err(error) if attempt < MAX_ATTEMPTS => {
                 tracing::warn!(
                     update_id = id,
                     attempt,
@@ -98,13 +102,19 @@ async fn handle_with_retries(
                 }
             }
             Err(error) => {
-                metrics::counter!("medsync_bot_updates_total", "outcome" => "dropped").increment(1);
-                tracing::error!(
-                    update_id = id,
-                    attempts = ATTEMPTS,
-                    error = format!("{error:#}"),
-                    "giving up on an update"
-                );
+                let raw = serde_json::to_string(&update).unwrap_or_default();
+                let kept = dead.add(&raw, &format!("{error:#}"), MAX_ATTEMPTS).await;
+                if let Err(lost) = kept {
+                    metrics::counter!("medsync_bot_updates_total", "outcome" => "dropped")
+                        .increment(1);
+                    tracing::error!(
+                        update_id = id,
+                        attempts = MAX_ATTEMPTS,
+                        error = format!("{error:#}"),
+                        dead_letter_error = format!("{lost:#}"),
+                        "giving up on an update, and it could not be kept as a dead letter"
+                    );
+                }
             }
         }
     }

@@ -2,15 +2,26 @@
 //! consumer of a consumer group: every bot replica reads different entries; an entry is
 //! acknowledged only after it was handled; entries a dead consumer had taken are claimed back
 //! after `claim_idle` and handled by a live one. A handler that fails leaves its entry pending,
-//! so it is tried again later rather than lost.
+//! so it is tried again later rather than lost, up to [`MAX_ATTEMPTS`] deliveries (Redis
+//! counts them, so a bot that crashes on an update counts too); then the entry moves to the
+//! dead letters ([`medsync_telegram::updates`]). A handled entry is acknowledged and deleted
+//! at once: patients' messages do not stay in Redis and its append-only file.
 
 use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use medsync_core::redis::Redis;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use medsync_telegram::updates::{DeadLetters, MAX_ATTEMPTS};
+use redis::streams::{
+    StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions,
+    StreamReadReply,
+};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// How often the pending and dead-letter counts are measured for the metrics.
+const MEASURE_EVERY: Duration = Duration::from_secs(15);
 
 /// One consumer of the updates stream.
 #[derive(Debug, Clone)]
@@ -23,18 +34,23 @@ pub struct StreamConsumer {
     pub claim_idle: Duration,
     /// Entries read at once.
     pub batch: usize,
+    /// Deliveries of one entry before it becomes a dead letter.
+    pub max_attempts: u32,
+    dead: DeadLetters,
 }
 
 impl StreamConsumer {
     /// Consumer `consumer` of group `group` on `stream`.
     pub fn new(redis: Redis, stream: String, group: &str, consumer: &str) -> Self {
         Self {
+            dead: DeadLetters::new(&redis),
             redis,
             stream,
             group: group.to_owned(),
             consumer: consumer.to_owned(),
             claim_idle: Duration::from_secs(60),
             batch: 16,
+            max_attempts: MAX_ATTEMPTS,
         }
     }
 
@@ -104,9 +120,14 @@ impl StreamConsumer {
             .dedicated()
             .await
             .context("connecting to Redis")?;
+        let mut measured: Option<Instant> = None;
         while !shutdown.is_cancelled() {
+            if measured.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
+                self.measure().await?;
+                measured = Some(Instant::now());
+            }
             let reclaimed = self.reclaim().await?;
-            self.handle_all(&reclaimed, handle).await?;
+            self.handle_all(&reclaimed, handle, false).await?;
             let options = StreamReadOptions::default()
                 .group(&self.group, &self.consumer)
                 .count(self.batch)
@@ -118,7 +139,7 @@ impl StreamConsumer {
                 reply = read => reply.context("reading the updates stream")?,
             };
             for key in reply.keys {
-                self.handle_all(&key.ids, handle).await?;
+                self.handle_all(&key.ids, handle, true).await?;
             }
         }
         Ok(())
@@ -147,12 +168,48 @@ impl StreamConsumer {
         Ok(reply.claimed)
     }
 
-    async fn handle_all<F, Fut>(&self, entries: &[StreamId], handle: &F) -> anyhow::Result<()>
+    /// Sets `medsync_bot_updates_pending` (taken, not yet handled: alert when it grows) and
+    /// `medsync_bot_dead_letters`.
+    async fn measure(&self) -> anyhow::Result<()> {
+        let mut conn = self.redis.conn.clone();
+        let pending: StreamPendingReply =
+            redis::AsyncCommands::xpending(&mut conn, &self.stream, &self.group)
+                .await
+                .context("counting pending updates")?;
+        let dead = self.dead.count().await?;
+        #[allow(clippy::cast_precision_loss)]
+        {
+            metrics::gauge!("medsync_bot_updates_pending").set(pending.count() as f64);
+            metrics::gauge!("medsync_bot_dead_letters").set(dead as f64);
+        }
+        Ok(())
+    }
+
+    /// How many times entry `id` was delivered, or `None` when it is no longer pending.
+    async fn deliveries(&self, id: &str) -> anyhow::Result<Option<u32>> {
+        let mut conn = self.redis.conn.clone();
+        let reply: StreamPendingCountReply =
+            redis::AsyncCommands::xpending_count(&mut conn, &self.stream, &self.group, id, id, 1)
+                .await
+                .context("reading an update's deliveries")?;
+        Ok(reply
+            .ids
+            .first()
+            .map(|p| u32::try_from(p.times_delivered).unwrap_or(u32::MAX)))
+    }
+
+    /// Handles `entries` in order (one chat's updates in the order Telegram sent them).
+    /// `fresh` entries were just read, so delivered once; reclaimed ones are counted by Redis.
+    async fn handle_all<F, Fut>(
+        &self,
+        entries: &[StreamId],
+        handle: &F,
+        fresh: bool,
+    ) -> anyhow::Result<()>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
-        // In order: one chat's updates are handled in the order Telegram sent them.
         for entry in entries {
             let update: Option<String> = entry.get("update");
             let Some(update) = update else {
@@ -160,11 +217,43 @@ impl StreamConsumer {
                 self.ack(&entry.id).await?;
                 continue;
             };
-            match handle(update).await {
+            let deliveries = if fresh {
+                1
+            } else {
+                match self.deliveries(&entry.id).await? {
+                    Some(n) => n,
+                    // Handled and acknowledged by another consumer meanwhile.
+                    None => continue,
+                }
+            };
+            if deliveries > self.max_attempts {
+                let error = format!(
+                    "delivered {deliveries} times and never finished: the bot stopped while \
+                     handling it each time"
+                );
+                self.dead
+                    .take_from_stream(&self.group, &entry.id, &update, &error, deliveries)
+                    .await?;
+                continue;
+            }
+            match handle(update.clone()).await {
                 Ok(()) => self.ack(&entry.id).await?,
+                Err(error) if deliveries >= self.max_attempts => {
+                    self.dead
+                        .take_from_stream(
+                            &self.group,
+                            &entry.id,
+                            &update,
+                            &format!("{error:#}"),
+                            deliveries,
+                        )
+                        .await?;
+                }
                 Err(error) => {
                     tracing::warn!(
                         id = entry.id,
+                        attempt = deliveries,
+                        max_attempts = self.max_attempts,
                         error = format!("{error:#}"),
                         "update not handled; it stays pending and will be retried"
                     );
@@ -174,13 +263,21 @@ impl StreamConsumer {
         Ok(())
     }
 
+    /// Acknowledges entry `id` and deletes it from the stream, in one transaction.
     async fn ack(&self, id: &str) -> anyhow::Result<()> {
         let mut conn = self.redis.conn.clone();
-        redis::cmd("XACK")
+        redis::pipe()
+            .atomic()
+            .cmd("XACK")
             .arg(&self.stream)
             .arg(&self.group)
             .arg(id)
-            .query_async::<i64>(&mut conn)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&self.stream)
+            .arg(id)
+            .ignore()
+            .query_async::<()>(&mut conn)
             .await
             .context("acknowledging an update")?;
         Ok(())

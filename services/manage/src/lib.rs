@@ -4,6 +4,7 @@ pub mod admin;
 pub mod jobs;
 pub mod seed;
 pub mod telegram;
+pub mod updates;
 pub mod wait;
 
 use anyhow::Context as _;

@@ -43,6 +43,12 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Telegram updates the bot gave up on after six tries: list them, replay them, discard
+    /// them.
+    Updates {
+        #[command(subcommand)]
+        command: UpdatesCommand,
+    },
     /// Wait until PostgreSQL and Redis answer; exit 1 naming what never answered.
     WaitReady {
         /// Give up after this many seconds.
@@ -67,6 +73,51 @@ enum JobsCommand {
         /// The job's id.
         id: uuid::Uuid,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UpdatesCommand {
+    /// List the dead letters, oldest first: ids, kinds, chats and errors (never the text).
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
+    },
+    /// Put dead letters back for the bot to handle again (after fixing what failed).
+    Replay(UpdateSelection),
+    /// Delete dead letters for good.
+    Discard(UpdateSelection),
+}
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct UpdateSelection {
+    /// Dead-letter ids, as `updates list` prints them.
+    #[arg(value_parser = parse_entry_id)]
+    ids: Vec<String>,
+    /// Every dead letter there is.
+    #[arg(long)]
+    all: bool,
+}
+
+impl From<UpdateSelection> for medsync_manage::updates::Selection {
+    fn from(selection: UpdateSelection) -> Self {
+        if selection.all {
+            Self::All
+        } else {
+            Self::Ids(selection.ids)
+        }
+    }
+}
+
+/// A Redis stream entry id: `<milliseconds>-<sequence>`.
+fn parse_entry_id(raw: &str) -> Result<String, String> {
+    match raw.split_once('-') {
+        Some((ms, seq)) if ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok() => {
+            Ok(raw.to_owned())
+        }
+        _ => Err("must be an id such as 1764763200000-0, as `updates list` prints".to_owned()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -124,6 +175,23 @@ fn main() -> ExitCode {
                         medsync_manage::jobs::list(&db, status, limit).await
                     }
                     JobsCommand::Retry { id } => medsync_manage::jobs::retry(&db, id).await,
+                }
+            }),
+            Err(e) => return config_failure(&e),
+        },
+        Command::Updates { command } => match RedisConfig::from_env(&env) {
+            Ok(redis) => runtime.block_on(async {
+                use medsync_manage::updates;
+                match command {
+                    UpdatesCommand::List { limit } => {
+                        updates::list(&redis, usize::try_from(limit).unwrap_or(usize::MAX)).await
+                    }
+                    UpdatesCommand::Replay(selection) => {
+                        updates::replay(&redis, selection.into()).await
+                    }
+                    UpdatesCommand::Discard(selection) => {
+                        updates::discard(&redis, selection.into()).await
+                    }
                 }
             }),
             Err(e) => return config_failure(&e),

@@ -362,3 +362,91 @@ async fn jobs_lists_by_status_and_retries_a_dead_job(_: PgPoolOptions, options: 
         Some(2)
     );
 }
+
+#[tokio::test]
+async fn updates_lists_replays_and_discards_dead_letters_without_showing_their_text() {
+    use medsync_telegram::updates::DeadLetters;
+    let config = testing::redis_config();
+    let redis = medsync_core::redis::Redis::connect(&config).unwrap();
+    let dead = DeadLetters::new(&redis);
+    let update = |id: i64| {
+        format!(
+            r#"{{"update_id":{id},"message":{{"message_id":1,"date":0,"chat":{{"id":4242,"type":"private"}},"text":"my diagnosis is private"}}}}"#
+        )
+    };
+    for id in [501, 502, 503] {
+        dead.add(&update(id), "the database is away", 6)
+            .await
+            .unwrap();
+    }
+    let url = std::env::var("REDIS_URL").unwrap();
+    let env = HashMap::from([
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_KEY_PREFIX", config.key_prefix.as_str()),
+    ]);
+    let manage = |args: &[&str]| testing::run_binary(env!("CARGO_BIN_EXE_manage"), args, &env);
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+
+    let listed = manage(&["updates", "list"]);
+    let out = text(&listed);
+    assert!(listed.status.success(), "{out}");
+    assert!(out.contains("update 501  message"), "{out}");
+    assert!(out.contains("chat 4242  attempts 6  from polling"), "{out}");
+    assert!(out.contains("error: the database is away"), "{out}");
+    assert!(out.contains("3 of 3 dead update(s)"), "{out}");
+    assert!(
+        !out.contains("diagnosis"),
+        "the text must not be shown: {out}"
+    );
+    let ids: Vec<String> = dead
+        .list(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+
+    // Replaying one puts its update back on the stream the bot reads, unchanged.
+    let replayed = manage(&["updates", "replay", &ids[0]]);
+    assert!(replayed.status.success(), "{}", text(&replayed));
+    let mut conn = redis.conn.clone();
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(redis.keys().telegram_updates())
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(entries.ids.len(), 1);
+    assert_eq!(entries.ids[0].get::<String>("update"), Some(update(501)));
+    assert_eq!(dead.count().await.unwrap(), 2);
+
+    // Replaying it again, or an id that never was, is exit 1; a malformed id or no
+    // selection at all is refused by the parser (exit 2), and nothing changes.
+    let again = manage(&["updates", "replay", &ids[0]]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("no dead letter"), "{}", text(&again));
+    assert_eq!(
+        manage(&["updates", "replay", "garbage"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(manage(&["updates", "replay"]).status.code(), Some(2));
+    assert_eq!(
+        manage(&["updates", "discard", &ids[1], "--all"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(dead.count().await.unwrap(), 2);
+
+    let discarded = manage(&["updates", "discard", "--all"]);
+    assert!(discarded.status.success(), "{}", text(&discarded));
+    assert!(text(&discarded).contains("2 update(s) discarded"));
+    assert_eq!(dead.count().await.unwrap(), 0);
+}

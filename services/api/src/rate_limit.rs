@@ -29,6 +29,7 @@ static GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
         local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
         local interval = tonumber(ARGV[1])
         local burst = tonumber(ARGV[2])
+        local peek = ARGV[3] == 'peek'
         local tat = tonumber(redis.call('GET', KEYS[1]) or now)
         if tat < now then tat = now end
         local new_tat = tat + interval
@@ -36,6 +37,7 @@ static GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
         if allow_at > now then
             return {0, allow_at - now}
         end
+        if peek then return {1, 0} end
         redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
         return {1, 0}
         ",
@@ -44,12 +46,23 @@ static GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
 
 /// Counts one event against `key`; `Err(429)` with the wait when over `quota`.
 pub async fn hit(state: &AppState, key: &str, quota: Quota) -> Result<(), ApiError> {
+    gcra(state, key, quota, "hit").await
+}
+
+/// `Err(429)` when one more event on `key` would be over `quota`, counting nothing: with
+/// [`hit`] after the fact, only the events that matter (failed sign-ins) are counted.
+pub async fn check(state: &AppState, key: &str, quota: Quota) -> Result<(), ApiError> {
+    gcra(state, key, quota, "peek").await
+}
+
+async fn gcra(state: &AppState, key: &str, quota: Quota, mode: &str) -> Result<(), ApiError> {
     let interval_ms = (quota.period.as_millis() / u128::from(quota.limit.max(1))).max(1);
     let mut conn = state.infra.redis.conn.clone();
     let (allowed, wait_ms): (i64, i64) = GCRA
         .key(key)
         .arg(u64::try_from(interval_ms).unwrap_or(u64::MAX))
         .arg(quota.limit)
+        .arg(mode)
         .invoke_async(&mut conn)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;

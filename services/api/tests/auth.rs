@@ -272,23 +272,42 @@ async fn bad_tokens_are_refused_with_401(p: PgPoolOptions, o: PgConnectOptions) 
     assert_eq!(api.get("/api/v1/users/me", None).await.status, 401);
 }
 
+/// Signs in as `email` from `ip` (nginx's X-Real-IP, trusted in these tests).
+async fn login_from(api: &Api, ip: &str, email: &str, password: &str) -> common::Answer {
+    api.send(
+        api.client
+            .post(format!("{}/api/v1/auth/login", api.app.url))
+            .header("x-real-ip", ip)
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await
+}
+
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
-async fn login_attempts_are_limited_per_account_with_retry_after(
+async fn failed_sign_ins_are_limited_per_account_and_address_with_retry_after(
     p: PgPoolOptions,
     o: PgConnectOptions,
 ) {
-    let api: Api = spawn_with(p, o, &[("LOGIN_RATE_LIMIT_PER_ACCOUNT", "3")]).await;
-    api.patient("pat@clinic.example").await; // one successful login
+    let api: Api = spawn_with(
+        p,
+        o,
+        &[
+            ("LOGIN_RATE_LIMIT_PER_ACCOUNT", "3"),
+            ("TRUST_PROXY_HEADERS", "true"),
+        ],
+    )
+    .await;
+    api.patient("pat@clinic.example").await;
+    let (owner, guesser) = ("203.0.113.9", "198.51.100.7");
 
+    // Successful sign-ins are not failures: the owner signs in as often as they like.
+    for _ in 0..5 {
+        let ok = login_from(&api, owner, "pat@clinic.example", "correct horse 42").await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+    }
     let mut statuses = Vec::new();
-    for _ in 0..3 {
-        let answer = api
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"email": "pat@clinic.example", "password": "wrong password 1"}),
-            )
-            .await;
+    for _ in 0..4 {
+        let answer = login_from(&api, guesser, "pat@clinic.example", "wrong password 1").await;
         statuses.push(answer.status.as_u16());
         if answer.status == 429 {
             let retry: u64 = answer.headers["retry-after"]
@@ -299,25 +318,73 @@ async fn login_attempts_are_limited_per_account_with_retry_after(
             assert!((1..=60).contains(&retry), "{retry}");
         }
     }
-    // Even the right password is refused while limited; another account is not limited.
-    let right = api
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "pat@clinic.example", "password": "correct horse 42"}),
+    // The guesser's address is refused even the right password; the owner's is not, and
+    // another account is not limited.
+    let guesser_right = login_from(&api, guesser, "pat@clinic.example", "correct horse 42").await;
+    let owner_right = login_from(&api, owner, "pat@clinic.example", "correct horse 42").await;
+    let other = login_from(&api, guesser, "other@clinic.example", "x").await;
+
+    assert_eq!(statuses, [401, 401, 401, 429]);
+    assert_eq!(guesser_right.status, 429);
+    assert_eq!(owner_right.status, 200, "{owner_right:?}");
+    assert_eq!(other.status, 401);
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn a_crowd_of_addresses_guessing_one_account_is_limited_too(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
+    // Per address 1 failure a minute; per account, all addresses together, ten.
+    let api: Api = spawn_with(
+        p,
+        o,
+        &[
+            ("LOGIN_RATE_LIMIT_PER_ACCOUNT", "1"),
+            ("TRUST_PROXY_HEADERS", "true"),
+        ],
+    )
+    .await;
+    api.patient("pat@clinic.example").await;
+
+    // Each from a new address, so only the account-wide limit can refuse. The bucket refills
+    // (one every 6 s) while slow debug-build hashes run, so the refusal may come a few tries
+    // after the tenth, never before it.
+    let mut statuses = Vec::new();
+    for n in 1..=30 {
+        let answer = login_from(&api, &format!("192.0.2.{n}"), "pat@clinic.example", "guess").await;
+        statuses.push(answer.status.as_u16());
+        if answer.status == 429 {
+            break;
+        }
+    }
+
+    assert_eq!(&statuses[..10], [401; 10], "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn x_real_ip_is_ignored_unless_proxy_headers_are_trusted(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
+    // Not trusted (the default): a client cannot dodge the per-address limit by changing
+    // the header, since its socket address is what counts.
+    let api = spawn_with(p, o, &[("LOGIN_RATE_LIMIT_PER_IP", "2")]).await;
+
+    let mut statuses = Vec::new();
+    for n in 1..=3 {
+        let answer = login_from(
+            &api,
+            &format!("192.0.2.{n}"),
+            &format!("u{n}@clinic.example"),
+            "x",
         )
         .await;
-    let other = api
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": "other@clinic.example", "password": "x"}),
-        )
-        .await;
+        statuses.push(answer.status.as_u16());
+    }
 
     assert_eq!(statuses, [401, 401, 429]);
-    assert_eq!(right.status, 429);
-    assert_eq!(other.status, 401);
 }
 
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]

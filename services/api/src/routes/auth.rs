@@ -15,7 +15,7 @@ use crate::auth::{CurrentUser, revoked_key};
 use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn};
 use crate::error::{ApiError, Fields, Problem};
 use crate::extract::ApiJson;
-use crate::rate_limit::{self, ClientIp};
+use crate::rate_limit::{self, ClientIp, Quota};
 use crate::routes::users::UserOut;
 use crate::state::AppState;
 
@@ -177,14 +177,27 @@ async fn login(
     .await?;
     const WRONG: ApiError = ApiError::Unauthorized("wrong email or password");
     let email = Email::parse(&request.email).map_err(|_| WRONG)?;
-    rate_limit::hit(
-        &state,
-        &keys.key(&["ratelimit", "login", "account", email.as_str()]),
-        state.config.login_per_account,
-    )
-    .await?;
+    // Only failures count against an account: from this address (the limit), and from all
+    // addresses together (ten times it). A guesser elsewhere locks out only their own
+    // address, so the account's owner still signs in, unless a crowd of addresses guesses.
+    let ip_text = ip.to_string();
+    let failures_here = keys.key(&["ratelimit", "login", "failed", email.as_str(), &ip_text]);
+    let failures_all = keys.key(&["ratelimit", "login", "account", email.as_str()]);
+    let account_wide = Quota {
+        limit: state.config.login_per_account.limit.saturating_mul(10),
+        period: state.config.login_per_account.period,
+    };
+    rate_limit::check(&state, &failures_here, state.config.login_per_account).await?;
+    rate_limit::check(&state, &failures_all, account_wide).await?;
+    // Counts a failure (already refused if over; a Redis error here changes no answer).
+    let failed = async || -> ApiError {
+        let here = rate_limit::hit(&state, &failures_here, state.config.login_per_account);
+        let all = rate_limit::hit(&state, &failures_all, account_wide);
+        let _ = tokio::join!(here, all);
+        WRONG
+    };
     if request.password.len() > 1024 {
-        return Err(WRONG);
+        return Err(failed().await);
     }
     let found = users::credentials(&state.infra.db, &email).await?;
     let stored = found
@@ -194,7 +207,7 @@ async fn login(
     let matches = state.hasher.verify(request.password, stored).await?;
     let user = match found {
         Some((user, Some(_))) if matches => user,
-        _ => return Err(WRONG),
+        _ => return Err(failed().await),
     };
     let now = Timestamp::now();
     let mut conn = state.infra.db.acquire().await?;

@@ -105,6 +105,58 @@ all_non_root() {  # COMPOSE...
     return $ok
 }
 
+# What the README claims of every production container (e2e's own tgsim aside): a read-only
+# root file system, no Linux capabilities, no-new-privileges, a memory limit.
+all_hardened() {  # COMPOSE...
+    local ok=0 id name facts
+    for id in $("$@" ps -aq); do
+        name=$(docker inspect -f '{{.Name}}' "$id")
+        [[ $name == *tgsim* ]] && continue
+        facts=$(docker inspect -f 'ro={{.HostConfig.ReadonlyRootfs}} drop={{.HostConfig.CapDrop}} add={{.HostConfig.CapAdd}} sec={{.HostConfig.SecurityOpt}} mem={{.HostConfig.Memory}}' "$id")
+        if [[ $facts == *"ro=true"* && $facts == *"drop=[ALL]"* && $facts =~ add=(\[\]|<no\ value>) \
+              && $facts == *no-new-privileges* && ! $facts =~ mem=0$ ]]; then
+            log "  $name: $facts"
+        else
+            log "  $name NOT hardened: $facts"
+            ok=1
+        fi
+    done
+    return $ok
+}
+
+# Plain HTTP redirects to PUBLIC_HOST, whatever Host the client sends.
+redirects_to_public_host() {  # URL WANT
+    local location
+    location=$(curl -s -o /dev/null -w '%{redirect_url}' --max-time 10 -H 'Host: evil.example' "$1")
+    [[ $location == "$2" ]] || { log "  Host: evil.example redirected to '$location', expected $2"; return 1; }
+}
+
+# Every security header nginx promises, on an HTTPS answer.
+security_headers() {  # URL
+    local headers h ok=0
+    headers=$(curl -sS -k -D - -o /dev/null --max-time 10 "$1" | tr -d '\r')
+    for h in strict-transport-security x-content-type-options x-frame-options referrer-policy \
+             content-security-policy permissions-policy; do
+        grep -qi "^$h:" <<<"$headers" || { log "  missing $h"; ok=1; }
+    done
+    return $ok
+}
+
+# The TLS key is nginx's alone, and TLS 1.1 and a CBC cipher are refused.
+tls_is_tight() {  # CERT_DIR PORT
+    local mode
+    mode=$(stat -c '%a %u' "$1/tls.key")
+    [[ $mode == "600 101" ]] || { log "  tls.key mode/owner: $mode"; return 1; }
+    if openssl s_client -connect "127.0.0.1:$2" -tls1_1 </dev/null >/dev/null 2>&1; then
+        log "  TLS 1.1 accepted"; return 1
+    fi
+    if openssl s_client -connect "127.0.0.1:$2" -tls1_2 -cipher AES128-SHA </dev/null >/dev/null 2>&1; then
+        log "  TLS 1.2 with AES128-SHA (CBC, no forward secrecy) accepted"; return 1
+    fi
+    openssl s_client -connect "127.0.0.1:$2" -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256 </dev/null >/dev/null 2>&1 \
+        || { log "  TLS 1.2 with ECDHE-RSA-AES128-GCM-SHA256 refused"; return 1; }
+}
+
 refuses_bad_database_url() {  # IMAGE [ARGS...]
     local image=$1 out code
     shift
@@ -133,7 +185,8 @@ graceful_stop() {  # COMPOSE... SERVICE: stop within 10 s with exit code 0
 # ---------------------------------------------------------------------------------------------
 log "production stack (project $PROD_PROJECT, https://localhost:$HTTPS_PORT)"
 scripts/make-env.sh "$work/.env" >/dev/null
-sed -i 's|^TELEGRAM_API_URL=.*|TELEGRAM_API_URL=http://tgsim:8090|' "$work/.env"
+sed -i 's|^TELEGRAM_API_URL=.*|TELEGRAM_API_URL=http://tgsim:8090|; s|^TELEGRAM_API_ALLOW_HTTP=.*|TELEGRAM_API_ALLOW_HTTP=true|' "$work/.env"
+sed -i "s|^PUBLIC_HOST=.*|PUBLIC_HOST=localhost:$HTTPS_PORT|" "$work/.env"
 env_value() { sed -n "s/^$1=//p" "$work/.env"; }
 scripts/self-signed-cert.sh "$work/certs" localhost >/dev/null
 export TLS_CERT_DIR="$work/certs"
@@ -154,12 +207,20 @@ https=https://127.0.0.1:$HTTPS_PORT
 check "GET /api/v1/version over HTTPS through nginx" body_contains "$https/api/v1/version" '"name":"MedSync"' -k
 check "plain HTTP redirects to HTTPS (308)" status_is "http://127.0.0.1:$HTTP_PORT/api/v1/version" 308
 check "HSTS header on HTTPS answers" header_present "$https/api/v1/version" strict-transport-security -k
+check "every security header on HTTPS answers" security_headers "$https/api/v1/version"
+check "plain HTTP redirects to PUBLIC_HOST, not to the client's Host" \
+    redirects_to_public_host "http://127.0.0.1:$HTTP_PORT/api/v1/version" "https://localhost:$HTTPS_PORT/api/v1/version"
+check "TLS: key 0600 owned by nginx, TLS 1.1 and CBC ciphers refused" tls_is_tight "$work/certs" "$HTTPS_PORT"
+check "Swagger UI is off in production, the OpenAPI document is served" \
+    bash -c "[[ \$(curl -sk -o /dev/null -w '%{http_code}' $https/api/docs/) == 404 ]] && curl -sfk $https/api/openapi.json | grep -q '\"openapi\"'"
 check "X-Request-Id returned" header_present "$https/api/v1/version" x-request-id -k
 check "unknown route is a 404 problem" status_is "$https/api/v1/no-such-route" 404 -k
 for service in api webhook bot worker; do
     check "$service /readyz through nginx" body_contains "$https/_status/$service/readyz" '"status":"ready"' -k
 done
 check "every production container runs as non-root" all_non_root "${prod[@]}"
+check "every production container: read-only root, no capabilities, no-new-privileges, memory limit" \
+    all_hardened "${prod[@]}"
 for image in api webhook bot worker; do
     check "$image image refuses an unset or garbage DATABASE_URL" refuses_bad_database_url "medsync/$image:latest"
 done

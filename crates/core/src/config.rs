@@ -422,7 +422,8 @@ pub struct TelegramConfig {
     /// `TELEGRAM_BOT_TOKEN`: from @BotFather. Unset: the services that talk to Telegram stay
     /// idle and say so in their log.
     pub bot_token: Option<Secret>,
-    /// `TELEGRAM_API_URL` (default the real Bot API).
+    /// `TELEGRAM_API_URL` (default the real Bot API): `https://`, or `http://` to a loopback
+    /// address, or anywhere with `TELEGRAM_API_ALLOW_HTTP=true` (development with tgsim).
     pub api_url: HttpUrl,
     /// `TELEGRAM_MODE` (default `polling`).
     pub mode: TelegramMode,
@@ -431,14 +432,17 @@ pub struct TelegramConfig {
     pub webhook_secret: Option<Secret>,
 }
 
-/// A Telegram webhook secret token: 1–256 characters of `A-Z a-z 0-9 _ -` (Bot API rule).
+/// A Telegram webhook secret token: `A-Z a-z 0-9 _ -` (the Bot API's alphabet), at least 32
+/// characters (ours: it is the only thing between the internet and the bot's input; the Bot
+/// API allows 1) and at most 256 (the Bot API's limit).
 struct WebhookSecret(Secret);
 
 impl FromEnv for WebhookSecret {
-    const EXPECTED: &'static str = "1 to 256 characters of A-Z, a-z, 0-9, _ and -";
+    const EXPECTED: &'static str =
+        "32 to 256 characters of A-Z, a-z, 0-9, _ and - (scripts/make-env.sh makes one)";
     const SECRET: bool = true;
     fn parse_env(raw: &str) -> Result<Self, String> {
-        let ok = raw.len() <= 256
+        let ok = (32..=256).contains(&raw.len())
             && raw
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -468,6 +472,21 @@ impl FromEnv for BotToken {
     }
 }
 
+/// Whether `url` is `https://`, or `http://` to a loopback address (a simulator on this host).
+fn is_https_or_loopback(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let loopback = url.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
 impl TelegramConfig {
     /// Reads the `TELEGRAM_*` variables; webhook mode requires `TELEGRAM_WEBHOOK_SECRET`.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
@@ -483,12 +502,23 @@ impl TelegramConfig {
                 expected: WebhookSecret::EXPECTED,
             });
         }
+        let api_url = env.or(
+            "TELEGRAM_API_URL",
+            HttpUrl(TELEGRAM_DEFAULT_API_URL.to_owned()),
+        )?;
+        let allow_http = env.or("TELEGRAM_API_ALLOW_HTTP", false)?;
+        if !allow_http && !is_https_or_loopback(&api_url.0) {
+            return Err(ConfigError {
+                var: "TELEGRAM_API_URL",
+                value: Some(api_url.0),
+                problem: "is plain http: the bot token would cross the network in clear".to_owned(),
+                expected: "an https:// URL (or set TELEGRAM_API_ALLOW_HTTP=true for a local \
+                           simulator)",
+            });
+        }
         Ok(Self {
             bot_token: env.optional::<BotToken>("TELEGRAM_BOT_TOKEN")?.map(|t| t.0),
-            api_url: env.or(
-                "TELEGRAM_API_URL",
-                HttpUrl(TELEGRAM_DEFAULT_API_URL.to_owned()),
-            )?,
+            api_url,
             mode,
             webhook_secret,
         })
@@ -575,6 +605,50 @@ mod tests {
         let cfg = HttpConfig::from_env(&env(&[("API_LISTEN_ADDR", "  ")]), "API_LISTEN_ADDR", 8080)
             .unwrap();
         assert_eq!(cfg.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
+    }
+
+    #[test]
+    fn a_short_webhook_secret_is_refused() {
+        let short = TelegramConfig::from_env(&env(&[(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "only-31-characters-long-secret!",
+        )]));
+        assert_eq!(short.unwrap_err().var, "TELEGRAM_WEBHOOK_SECRET");
+        let short = TelegramConfig::from_env(&env(&[(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "a-secret-of-31-characters-long_",
+        )]));
+        assert_eq!(short.unwrap_err().var, "TELEGRAM_WEBHOOK_SECRET");
+        let long = TelegramConfig::from_env(&env(&[(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "a-secret-of-32-characters-long__",
+        )]));
+        assert!(long.unwrap().webhook_secret.is_some());
+    }
+
+    #[test]
+    fn the_bot_api_is_reached_over_https_unless_local_or_allowed() {
+        for url in [
+            "https://api.telegram.org",
+            "http://127.0.0.1:8090",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            let cfg = TelegramConfig::from_env(&env(&[("TELEGRAM_API_URL", url)]));
+            assert!(cfg.is_ok(), "{url}: {cfg:?}");
+        }
+        let plain = TelegramConfig::from_env(&env(&[("TELEGRAM_API_URL", "http://tgsim:8090")]))
+            .unwrap_err();
+        assert_eq!(plain.var, "TELEGRAM_API_URL");
+        assert!(
+            plain.to_string().contains("TELEGRAM_API_ALLOW_HTTP"),
+            "{plain}"
+        );
+        let allowed = TelegramConfig::from_env(&env(&[
+            ("TELEGRAM_API_URL", "http://tgsim:8090"),
+            ("TELEGRAM_API_ALLOW_HTTP", "true"),
+        ]));
+        assert!(allowed.is_ok(), "{allowed:?}");
     }
 
     #[test]

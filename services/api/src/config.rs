@@ -76,7 +76,8 @@ pub struct Config {
     pub link_ttl: SignedDuration,
     /// `LOGIN_RATE_LIMIT_PER_IP` attempts per minute from one address (default 20).
     pub login_per_ip: Quota,
-    /// `LOGIN_RATE_LIMIT_PER_ACCOUNT` attempts per minute on one email (default 5).
+    /// `LOGIN_RATE_LIMIT_PER_ACCOUNT` failed sign-ins per minute on one email from one address
+    /// (default 5); ten times that from all addresses together.
     pub login_per_account: Quota,
     /// `REGISTER_RATE_LIMIT_PER_IP` registrations per minute from one address (default 5).
     pub register_per_ip: Quota,
@@ -95,6 +96,9 @@ pub struct Config {
     pub trust_proxy_headers: bool,
     /// `MAX_BODY_BYTES` (default 65536): larger request bodies get 413.
     pub max_body_bytes: usize,
+    /// `API_DOCS_UI` (default false): serve Swagger UI at `/api/docs`. The OpenAPI document
+    /// at `/api/openapi.json` is always served.
+    pub docs_ui: bool,
 }
 
 fn per_minute(limit: u32) -> Quota {
@@ -153,6 +157,7 @@ impl Config {
             hash_wait: Duration::from_millis(hash_wait_ms.min(60_000)),
             trust_proxy_headers: env.or("TRUST_PROXY_HEADERS", false)?,
             max_body_bytes: usize::try_from(max_body.max(1024)).unwrap_or(65_536),
+            docs_ui: env.or("API_DOCS_UI", false)?,
         })
     }
 }

@@ -134,8 +134,18 @@ fn router(state: AppState) -> Router {
         .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(3600));
     let max_body = state.config.max_body_bytes;
+    // The document always; the interactive page only where asked for (development): it is
+    // a console for trying requests, more surface than a production API needs.
+    let docs = if state.config.docs_ui {
+        Router::new().merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+    } else {
+        Router::new().route(
+            "/api/openapi.json",
+            axum::routing::get(move || async move { axum::Json(openapi) }),
+        )
+    };
     api_routes
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi))
+        .merge(docs)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -120,6 +120,21 @@ async fn the_openapi_document_and_its_offline_docs_page_are_served(
 }
 
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn without_api_docs_ui_only_the_openapi_document_is_served(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
+    let api = spawn_with(p, o, &[("API_DOCS_UI", "false")]).await;
+
+    let spec = api.get("/api/openapi.json", None).await;
+    let docs = api.get("/api/docs/", None).await;
+
+    assert_eq!(spec.status, 200);
+    assert!(spec.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(docs.status, 404, "{docs:?}");
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
 async fn large_answers_are_compressed_when_the_client_accepts_it(
     p: PgPoolOptions,
     o: PgConnectOptions,

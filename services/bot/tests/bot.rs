@@ -59,7 +59,10 @@ async fn a_bot_killed_mid_dialogue_carries_on_and_its_unacknowledged_update_is_n
             ("TELEGRAM_BOT_TOKEN", TOKEN.to_owned()),
             ("TELEGRAM_API_URL", api_url.clone()),
             ("TELEGRAM_MODE", mode.to_owned()),
-            ("TELEGRAM_WEBHOOK_SECRET", "webhook-secret".to_owned()),
+            (
+                "TELEGRAM_WEBHOOK_SECRET",
+                "webhook-secret-of-at-least-32-characters".to_owned(),
+            ),
             ("BOT_CONSUMER_NAME", consumer.to_owned()),
             ("BOT_STREAM_CLAIM_IDLE_SECONDS", "1".to_owned()),
         ]

@@ -294,7 +294,10 @@ async fn webhook(options: &PgConnectOptions, redis: &medsync_core::config::Redis
     let mut base = common::base(options);
     base.redis = redis.clone();
     let env = medsync_core::config::Env::new(std::collections::HashMap::from([
-        ("TELEGRAM_WEBHOOK_SECRET", "webhook-secret"),
+        (
+            "TELEGRAM_WEBHOOK_SECRET",
+            "webhook-secret-of-at-least-32-characters",
+        ),
         ("TELEGRAM_MODE", "webhook"),
     ]));
     let config = medsync_webhook::Config {
@@ -309,7 +312,7 @@ async fn webhook(options: &PgConnectOptions, redis: &medsync_core::config::Redis
 async fn set_webhook(sim: &Sim, url: &str) {
     let answer: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/bot{TOKEN}/setWebhook", sim.url()))
-        .json(&serde_json::json!({"url": url, "secret_token": "webhook-secret"}))
+        .json(&serde_json::json!({"url": url, "secret_token": "webhook-secret-of-at-least-32-characters"}))
         .send()
         .await
         .unwrap()

@@ -252,7 +252,10 @@ async fn set_webhook_registers_the_url_secret_and_update_types() {
     let env = medsync_core::config::Env::new(HashMap::from([
         ("TELEGRAM_BOT_TOKEN", "4242:webhook-test"),
         ("TELEGRAM_API_URL", api.as_str()),
-        ("TELEGRAM_WEBHOOK_SECRET", "hook-secret"),
+        (
+            "TELEGRAM_WEBHOOK_SECRET",
+            "hook-secret-of-at-least-32-characters",
+        ),
         (
             "TELEGRAM_WEBHOOK_URL",
             "https://clinic.example/telegram/webhook",
@@ -285,7 +288,10 @@ fn set_webhook_names_what_is_missing() {
         &["set-webhook"],
         &HashMap::from([
             ("TELEGRAM_BOT_TOKEN", "4242:x"),
-            ("TELEGRAM_WEBHOOK_SECRET", "s"),
+            (
+                "TELEGRAM_WEBHOOK_SECRET",
+                "s-webhook-secret-of-32-characters-or-more",
+            ),
         ]),
     );
 

@@ -8,7 +8,7 @@ use medsync_core::redis::Redis;
 use medsync_core::testing::{self, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-const SECRET: &str = "test-webhook-secret";
+const SECRET: &str = "test-webhook-secret-of-32-characters-or-more";
 
 fn config(options: &PgConnectOptions) -> medsync_webhook::Config {
     medsync_webhook::Config {

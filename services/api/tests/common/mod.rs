@@ -43,6 +43,7 @@ pub fn config(
         ("REGISTER_RATE_LIMIT_GLOBAL", "1000"),
         // Tests run side by side on few cores: a hash may wait long for one.
         ("PASSWORD_HASH_WAIT_MS", "60000"),
+        ("API_DOCS_UI", "true"),
     ]);
     vars.extend(extra.iter().copied());
     medsync_api::Config::with_base(testing::base_config(options), &Env::new(vars)).unwrap()

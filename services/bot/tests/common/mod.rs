@@ -192,7 +192,10 @@ pub fn bot_config(base: BaseConfig, api_url: &str, mode: &str) -> medsync_bot::C
         ("TELEGRAM_BOT_TOKEN", TOKEN),
         ("TELEGRAM_API_URL", api_url),
         ("TELEGRAM_MODE", mode),
-        ("TELEGRAM_WEBHOOK_SECRET", "webhook-secret"),
+        (
+            "TELEGRAM_WEBHOOK_SECRET",
+            "webhook-secret-of-at-least-32-characters",
+        ),
     ]));
     medsync_bot::Config {
         base,

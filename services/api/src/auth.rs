@@ -168,6 +168,7 @@ impl CurrentUser {
         Actor {
             user_id: self.claims.sub,
             role: self.claims.role,
+            channel: medsync_core::domain::audit::Channel::Api,
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct Config {
     pub access_ttl: SignedDuration,
     /// `REFRESH_TOKEN_EXPIRE_DAYS` (default 30).
     pub refresh_ttl: SignedDuration,
+    /// `REFRESH_SESSION_MAX_DAYS` (default 90): a session ends this long after its sign-in,
+    /// however often it was refreshed.
+    pub session_max: SignedDuration,
     /// `CLINIC_TIMEZONE`, `REMINDER_OFFSETS`, `CANCELLATION_NOTICE_HOURS`.
     pub booking: BookingRules,
     /// `CORS_ALLOWED_ORIGINS` (default none: browsers on other origins are refused).
@@ -139,6 +142,9 @@ impl Config {
             algorithm: env.or("ALGORITHM", JwtAlgorithm(jsonwebtoken::Algorithm::HS256))?,
             access_ttl: SignedDuration::from_mins(i64::from(access_minutes.max(1))),
             refresh_ttl: SignedDuration::from_hours(24 * i64::from(refresh_days.max(1))),
+            session_max: SignedDuration::from_hours(
+                24 * i64::from(env.or("REFRESH_SESSION_MAX_DAYS", 90_u32)?.max(1)),
+            ),
             booking: BookingRules::from_env(env)?,
             cors_origins: env.or("CORS_ALLOWED_ORIGINS", Origins::default())?,
             bot_username: env

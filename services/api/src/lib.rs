@@ -144,7 +144,10 @@ fn router(state: AppState) -> Router {
             axum::routing::get(move || async move { axum::Json(openapi) }),
         )
     };
+    let audited =
+        axum::middleware::from_fn_with_state(state.clone(), routes::admin::audit_admin_changes);
     api_routes
+        .layer(audited)
         .merge(docs)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -875,6 +875,7 @@ impl Conversation {
         let actor = Actor {
             user_id: user.id,
             role: user.role,
+            channel: medsync_core::domain::audit::Channel::Bot,
         };
         let found = match id.parse::<Uuid>() {
             Ok(id) => {
@@ -938,6 +939,7 @@ impl Conversation {
         let actor = Actor {
             user_id: user.id,
             role: user.role,
+            channel: medsync_core::domain::audit::Channel::Bot,
         };
         let mut tx = self.db.begin().await?;
         let cancelled = bookings::cancel(

@@ -193,6 +193,16 @@ async fn start_with_a_link_code_links_the_account_and_stale_buttons_change_nothi
     sim.wait_for(ADA, "Linked, Ada Lovelace!").await;
     let linked = users::by_telegram(&db, ADA).await.unwrap().unwrap();
     assert_eq!(linked.id, account.id);
+    let audited = count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM audit_events WHERE action = 'telegram.linked'
+             AND channel = 'bot' AND subject_id = '{}'",
+            account.id
+        ),
+    )
+    .await;
+    assert_eq!(audited, 1);
 
     // Used once: a second try changes nothing.
     sim.says(ADA, &format!("/start {code}"));

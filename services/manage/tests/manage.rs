@@ -236,6 +236,14 @@ async fn create_admin_creates_and_promotes_only_with_promote(
         .await
         .unwrap();
     assert_eq!(admins, 2);
+    let (from, to): (String, String) = sqlx::query_as(
+        "SELECT details->>'from', details->>'to' FROM audit_events
+         WHERE action = 'user.role.changed' AND channel = 'manage'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((from.as_str(), to.as_str()), ("patient", "admin"));
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("ADMIN_EMAIL is not set"));
 }

@@ -59,8 +59,9 @@ pub struct Config {
     pub poll: Duration,
     /// `WORKER_CLEANUP_INTERVAL_SECONDS` (default 3600): how often clean-ups run.
     pub cleanup_interval: Duration,
-    /// `JOB_RETENTION_DAYS` (default 7): succeeded jobs are deleted this long after.
-    pub retention: Duration,
+    /// `JOB_RETENTION_DAYS` (default 7): succeeded jobs are deleted this long after;
+    /// `AUDIT_RETENTION_DAYS` (default 365): audit events are deleted this long after.
+    pub retention: jobs::Retention,
 }
 
 impl Config {
@@ -80,6 +81,7 @@ impl Config {
             });
         }
         let retention_days: u32 = env.or("JOB_RETENTION_DAYS", 7)?;
+        let audit_days: u32 = env.or("AUDIT_RETENTION_DAYS", 365)?;
         let mut base = BaseConfig::from_env(env, &SPEC)?;
         // Every lane holds a connection while it claims or records, the listener one more,
         // the depth and clean-up loops one between them.
@@ -102,7 +104,10 @@ impl Config {
             backoff_max: seconds("WORKER_BACKOFF_MAX_SECONDS", 3600, 1)?,
             poll: seconds("WORKER_POLL_SECONDS", 30, 1)?,
             cleanup_interval: seconds("WORKER_CLEANUP_INTERVAL_SECONDS", 3600, 1)?,
-            retention: Duration::from_secs(u64::from(retention_days) * 86_400),
+            retention: jobs::Retention {
+                jobs: Duration::from_secs(u64::from(retention_days) * 86_400),
+                audit: Duration::from_secs(u64::from(audit_days.max(1)) * 86_400),
+            },
         })
     }
 }
@@ -180,7 +185,7 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
 async fn clean_up(
     db: PgPool,
     every: Duration,
-    retention: Duration,
+    retention: jobs::Retention,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut ticks = tokio::time::interval(every);
@@ -194,6 +199,9 @@ async fn clean_up(
             Ok(done) if done.ran => tracing::info!(
                 link_codes = done.link_codes,
                 jobs = done.jobs,
+                refresh_tokens = done.refresh_tokens,
+                idempotency_keys = done.idempotency_keys,
+                audit_events = done.audit_events,
                 "clean-up done"
             ),
             Ok(_) => tracing::debug!("another worker is cleaning up"),

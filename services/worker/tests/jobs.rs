@@ -317,6 +317,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
         let actor = Actor {
             user_id: patient,
             role: Role::Patient,
+            channel: medsync_core::domain::audit::Channel::Api,
         };
         bookings::cancel(&mut tx, &rules(), booking.id, actor, Timestamp::now())
             .await
@@ -577,13 +578,59 @@ async fn shutdown_puts_unfinished_jobs_back_and_clean_up_runs_once_at_a_time(
         .execute(&mut *holder)
         .await
         .unwrap();
-    let week = Duration::from_secs(7 * 86_400);
+    let week = jobs::Retention {
+        jobs: Duration::from_secs(7 * 86_400),
+        audit: Duration::from_secs(365 * 86_400),
+    };
     let skipped = jobs::clean_up(&db, week).await.unwrap();
     assert!(!skipped.ran);
     holder.rollback().await.unwrap();
+    // Old audit events, expired refresh tokens and old idempotency keys go too; recent ones
+    // stay.
+    let user = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, name, telegram_user_id) VALUES ($1, 'Old', 777)")
+        .bind(user)
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, action, channel)
+         VALUES (gen_random_uuid(), now() - interval '400 days', 'auth.login.succeeded', 'api'),
+                (gen_random_uuid(), now(), 'auth.login.succeeded', 'api')",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+         VALUES (gen_random_uuid(), $1, gen_random_uuid(), sha256('a'), now() - interval '3 days'),
+                (gen_random_uuid(), $1, gen_random_uuid(), sha256('b'), now() + interval '3 days')",
+    )
+    .bind(user)
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys
+             (user_id, key, request_hash, response_code, response_body, created_at)
+         VALUES ($1, 'old', sha256('x'), 201, '{}', now() - interval '2 days'),
+                ($1, 'new', sha256('y'), 201, '{}', now())",
+    )
+    .bind(user)
+    .execute(&db)
+    .await
+    .unwrap();
     let done = jobs::clean_up(&db, week).await.unwrap();
     assert!(done.ran);
     assert_eq!(done.jobs, 1);
+    assert_eq!(
+        (
+            done.audit_events,
+            done.refresh_tokens,
+            done.idempotency_keys
+        ),
+        (1, 1, 1)
+    );
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_worker");

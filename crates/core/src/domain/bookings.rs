@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::audit::{self, Channel, Event};
 use super::clock::{from_db, to_db};
 use super::jobs::{self, BookingPayload, Job, ReminderPayload};
 use super::slots;
@@ -176,6 +177,8 @@ pub struct Actor {
     pub user_id: Uuid,
     /// Their role.
     pub role: Role,
+    /// Through which channel they act (for the audit trail).
+    pub channel: Channel,
 }
 
 /// Books `starts_at` with `doctor_id` for `patient_id` and enqueues its jobs, all in the
@@ -281,6 +284,18 @@ pub async fn book(
             jobs::enqueue(conn, &Job::BookingReminder(reminder), to_db(run_at)).await?;
         }
     }
+    let channel = match source {
+        BookingSource::Telegram => Channel::Bot,
+        BookingSource::Api | BookingSource::Admin => Channel::Api,
+    };
+    let event = Event::new("booking.created", channel)
+        .by(patient_id)
+        .booking(id)
+        .details(serde_json::json!({
+            "doctor_id": doctor_id,
+            "starts_at": slot.starts_at.to_string(),
+        }));
+    audit::record(conn, event).await?;
     get(conn, id).await?.ok_or(BookingError::NotFound)
 }
 
@@ -333,6 +348,12 @@ pub async fn cancel(
     jobs::drop_queued_reminders(conn, booking_id).await?;
     let payload = BookingPayload { v: 1, booking_id };
     jobs::enqueue(conn, &Job::BookingCancellation(payload), to_db(now)).await?;
+    let event = Event::new("booking.cancelled", actor.channel)
+        .by(actor.user_id)
+        .on(patient_id)
+        .booking(booking_id)
+        .details(serde_json::json!({ "role": actor.role }));
+    audit::record(conn, event).await?;
     get(conn, booking_id).await?.ok_or(BookingError::NotFound)
 }
 

@@ -396,6 +396,10 @@ async fn link_doctor_account(
         .rows_affected();
         if promoted > 0 {
             super::sessions::revoke_all(conn, user_id, None, jiff::Timestamp::now()).await?;
+            let event = super::audit::Event::new("user.role.changed", super::audit::Channel::Api)
+                .on(user_id)
+                .details(serde_json::json!({"from": "patient", "to": "doctor"}));
+            super::audit::record(conn, event).await?;
         }
     }
     Ok(())

@@ -584,16 +584,28 @@ pub struct CleanUp {
     pub link_codes: u64,
     /// Succeeded jobs finished before the retention.
     pub jobs: u64,
+    /// Refresh tokens past their expiry (a day's grace).
+    pub refresh_tokens: u64,
+    /// Idempotency keys older than a day (a client retries within minutes).
+    pub idempotency_keys: u64,
+    /// Audit events older than the audit retention.
+    pub audit_events: u64,
+}
+
+/// How long the clean-up keeps what it deletes.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Succeeded jobs (`JOB_RETENTION_DAYS`).
+    pub jobs: std::time::Duration,
+    /// The audit trail (`AUDIT_RETENTION_DAYS`).
+    pub audit: std::time::Duration,
 }
 
 /// Removes expired link codes and succeeded jobs finished more than `retention` ago — by one
 /// worker at a time: a transaction-scoped advisory lock, not waited for (another worker
 /// holding it is doing this very work). Dead jobs are kept until someone retries or deletes
 /// them: they need a person's attention.
-pub async fn clean_up(
-    pool: &sqlx::PgPool,
-    retention: std::time::Duration,
-) -> Result<CleanUp, sqlx::Error> {
+pub async fn clean_up(pool: &sqlx::PgPool, retention: Retention) -> Result<CleanUp, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let locked: bool =
         sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('medsync.clean_up'))")
@@ -612,15 +624,35 @@ pub async fn clean_up(
         "DELETE FROM jobs WHERE status = 'succeeded'
          AND finished_at < now() - make_interval(secs => $1)",
     )
-    .bind(retention.as_secs_f64())
+    .bind(retention.jobs.as_secs_f64())
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // An expired refresh token can only ever be refused: reuse detection needs it no more.
+    let refresh_tokens =
+        sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    let idempotency_keys =
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    let audit_events = super::audit::purge(
+        &mut tx,
+        jiff::SignedDuration::try_from(retention.audit).unwrap_or(jiff::SignedDuration::MAX),
+        jiff::Timestamp::now(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(CleanUp {
         ran: true,
         link_codes,
         jobs,
+        refresh_tokens,
+        idempotency_keys,
+        audit_events,
     })
 }
 

@@ -2,6 +2,7 @@
 //! Services translate HTTP requests or chat messages into calls of these functions; nothing
 //! here knows about axum or teloxide.
 
+pub mod audit;
 pub mod bookings;
 pub mod catalog;
 pub mod clock;

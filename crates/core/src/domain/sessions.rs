@@ -60,15 +60,19 @@ pub async fn issue(
     let token = random_token();
     let expires_at = now.checked_add(ttl).unwrap_or(Timestamp::MAX);
     let family = family.unwrap_or_else(Uuid::now_v7);
+    // A rotation carries the session's sign-in time on (the absolute lifetime counts from it).
     sqlx::query(
-        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO refresh_tokens
+             (id, user_id, family_id, token_hash, expires_at, session_started_at)
+         VALUES ($1, $2, $3, $4, $5, COALESCE(
+             (SELECT min(session_started_at) FROM refresh_tokens WHERE family_id = $3), $6))",
     )
     .bind(Uuid::now_v7())
     .bind(user_id)
     .bind(family)
     .bind(hash(&token))
     .bind(to_db(expires_at))
+    .bind(to_db(now))
     .execute(conn)
     .await?;
     Ok(RefreshToken {
@@ -91,17 +95,24 @@ pub enum Rotation {
         token: RefreshToken,
     },
     /// The token had been rotated already: its family is now revoked.
-    Reused,
+    Reused {
+        /// The account.
+        user_id: Uuid,
+        /// The revoked family (session).
+        family: Uuid,
+    },
     /// Unknown, expired or revoked.
     Invalid,
 }
 
 /// Exchanges `token` for a new one of the same family, in the caller's transaction. A reuse
-/// revokes the family; commit the transaction in that case too.
+/// revokes the family; commit the transaction in that case too. A session older than
+/// `max_session` (from its sign-in) is over however often it was refreshed: `Invalid`.
 pub async fn rotate(
     conn: &mut PgConnection,
     token: &str,
     ttl: SignedDuration,
+    max_session: SignedDuration,
     now: Timestamp,
 ) -> Result<Rotation, sqlx::Error> {
     type Row = (
@@ -112,30 +123,41 @@ pub async fn rotate(
         Option<time::OffsetDateTime>,
         Option<time::OffsetDateTime>,
         Role,
+        time::OffsetDateTime,
     );
     let row: Option<Row> = sqlx::query_as(
-        "SELECT t.id, t.user_id, t.family_id, t.expires_at, t.rotated_at, t.revoked_at, u.role
+        "SELECT t.id, t.user_id, t.family_id, t.expires_at, t.rotated_at, t.revoked_at, u.role,
+                t.session_started_at
          FROM refresh_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = $1 FOR UPDATE OF t",
     )
     .bind(hash(token))
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((id, user_id, family, expires_at, rotated_at, revoked_at, role)) = row else {
+    let Some((id, user_id, family, expires_at, rotated_at, revoked_at, role, started)) = row else {
         return Ok(Rotation::Invalid);
     };
+    let session_end = from_db(started)
+        .checked_add(max_session)
+        .unwrap_or(Timestamp::MAX);
     if revoked_at.is_some() || from_db(expires_at) <= now {
         return Ok(Rotation::Invalid);
     }
     if rotated_at.is_some() {
         revoke_family(conn, family, now).await?;
-        return Ok(Rotation::Reused);
+        return Ok(Rotation::Reused { user_id, family });
+    }
+    if session_end <= now {
+        revoke_family(conn, family, now).await?;
+        return Ok(Rotation::Invalid);
     }
     sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1")
         .bind(id)
         .bind(to_db(now))
         .execute(&mut *conn)
         .await?;
+    // The last token of a session expires with it.
+    let ttl = ttl.min(session_end.duration_since(now));
     let token = issue(conn, user_id, Some(family), ttl, now).await?;
     Ok(Rotation::Rotated {
         user_id,

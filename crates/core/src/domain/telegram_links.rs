@@ -1,6 +1,7 @@
 //! One-time codes linking a Telegram account to a MedSync account: the API issues one, the user
 //! opens `https://t.me/<bot>?start=<code>`, the bot redeems it.
 
+use super::audit::{self, Channel, Event};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -81,15 +82,23 @@ pub async fn redeem(
         Some((id, _)) if id == user_id => return Ok(user_id),
         Some((_, true)) => return Err(RedeemError::LinkedElsewhere),
         Some((id, false)) => {
-            sqlx::query("UPDATE bookings SET patient_id = $2 WHERE patient_id = $1")
+            let moved = sqlx::query("UPDATE bookings SET patient_id = $2 WHERE patient_id = $1")
                 .bind(id)
                 .bind(user_id)
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected();
             sqlx::query("DELETE FROM users WHERE id = $1")
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
+            let event = Event::new("telegram.merged", Channel::Bot)
+                .on(user_id)
+                .details(serde_json::json!({
+                    "merged_account": id,
+                    "bookings_moved": moved,
+                }));
+            audit::record(conn, event).await?;
         }
         None => {}
     }
@@ -98,5 +107,9 @@ pub async fn redeem(
         .bind(telegram_user_id)
         .execute(&mut *conn)
         .await?;
+    let event = Event::new("telegram.linked", Channel::Bot)
+        .on(user_id)
+        .details(serde_json::json!({ "telegram_user_id": telegram_user_id }));
+    audit::record(conn, event).await?;
     Ok(user_id)
 }

@@ -136,9 +136,14 @@ pub async fn ensure_admin(
                 .execute(&mut *conn)
                 .await?;
             super::sessions::revoke_all(conn, id, None, now).await?;
+            let event =
+                super::audit::Event::new("user.password.changed", super::audit::Channel::Manage)
+                    .on(id)
+                    .details(serde_json::json!({ "by": "manage create-admin" }));
+            super::audit::record(conn, event).await?;
             Ok(AdminOutcome::PasswordReset(id))
         }
-        (Some((id, _)), AdminMode::Promote) => {
+        (Some((id, from)), AdminMode::Promote) => {
             sqlx::query(
                 "UPDATE users SET role = 'admin', password_hash = $2, telegram_user_id = NULL,
                                   updated_at = now()
@@ -149,6 +154,16 @@ pub async fn ensure_admin(
             .execute(&mut *conn)
             .await?;
             super::sessions::revoke_all(conn, id, None, now).await?;
+            let event =
+                super::audit::Event::new("user.role.changed", super::audit::Channel::Manage)
+                    .on(id)
+                    .details(serde_json::json!({
+                        "from": from,
+                        "to": Role::Admin,
+                        "by": "manage create-admin --promote",
+                        "telegram_unlinked": true,
+                    }));
+            super::audit::record(conn, event).await?;
             Ok(AdminOutcome::Promoted(id))
         }
         (Some((_, role)), AdminMode::CreateOnly | AdminMode::ResetPassword) => {

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use jiff::Timestamp;
+use medsync_core::domain::audit::{self, Channel, Event};
 use medsync_core::domain::sessions::{self, Rotation};
 use medsync_core::domain::users::{self, Email, Password, RegisterError, User};
 use serde::{Deserialize, Serialize};
@@ -187,17 +188,34 @@ async fn login(
         limit: state.config.login_per_account.limit.saturating_mul(10),
         period: state.config.login_per_account.period,
     };
-    rate_limit::check(&state, &failures_here, state.config.login_per_account).await?;
-    rate_limit::check(&state, &failures_all, account_wide).await?;
+    let limited =
+        match rate_limit::check(&state, &failures_here, state.config.login_per_account).await {
+            Ok(()) => rate_limit::check(&state, &failures_all, account_wide).await,
+            refused => refused,
+        };
+    if let Err(refused) = limited {
+        if matches!(refused, ApiError::TooManyRequests { .. }) {
+            let event = Event::new("auth.login.limited", Channel::Api)
+                .from_ip(ip)
+                .details(serde_json::json!({ "email": email.as_str() }));
+            audit_best_effort(&state, event).await;
+        }
+        return Err(refused);
+    }
     // Counts a failure (already refused if over; a Redis error here changes no answer).
-    let failed = async || -> ApiError {
+    let failed = async |subject: Option<uuid::Uuid>| -> ApiError {
         let here = rate_limit::hit(&state, &failures_here, state.config.login_per_account);
         let all = rate_limit::hit(&state, &failures_all, account_wide);
         let _ = tokio::join!(here, all);
+        let mut event = Event::new("auth.login.failed", Channel::Api)
+            .from_ip(ip)
+            .details(serde_json::json!({ "email": email.as_str() }));
+        event.subject = subject;
+        audit_best_effort(&state, event).await;
         WRONG
     };
     if request.password.len() > 1024 {
-        return Err(failed().await);
+        return Err(failed(None).await);
     }
     let found = users::credentials(&state.infra.db, &email).await?;
     let stored = found
@@ -207,11 +225,17 @@ async fn login(
     let matches = state.hasher.verify(request.password, stored).await?;
     let user = match found {
         Some((user, Some(_))) if matches => user,
-        _ => return Err(failed().await),
+        other => return Err(failed(other.map(|(user, _)| user.id)).await),
     };
     let now = Timestamp::now();
-    let mut conn = state.infra.db.acquire().await?;
-    let refresh = sessions::issue(&mut conn, user.id, None, state.config.refresh_ttl, now).await?;
+    let mut tx = state.infra.db.begin().await?;
+    let refresh = sessions::issue(&mut tx, user.id, None, state.config.refresh_ttl, now).await?;
+    let event = Event::new("auth.login.succeeded", Channel::Api)
+        .by(user.id)
+        .from_ip(ip)
+        .details(serde_json::json!({ "session": refresh.family }));
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
     Ok(Json(token_pair(&state, &user, refresh, now).await?))
 }
 
@@ -233,6 +257,7 @@ pub struct RefreshRequest {
     ))]
 async fn refresh(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     let now = Timestamp::now();
@@ -241,9 +266,17 @@ async fn refresh(
         &mut tx,
         &request.refresh_token,
         state.config.refresh_ttl,
+        state.config.session_max,
         now,
     )
     .await?;
+    if let Rotation::Reused { user_id, family } = rotation {
+        let event = Event::new("auth.refresh.reused", Channel::Api)
+            .on(user_id)
+            .from_ip(ip)
+            .details(serde_json::json!({ "session": family }));
+        audit::record(&mut tx, event).await?;
+    }
     tx.commit().await?;
     match rotation {
         Rotation::Rotated { user_id, token, .. } => {
@@ -252,7 +285,7 @@ async fn refresh(
                 .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
             Ok(Json(token_pair(&state, &user, token, now).await?))
         }
-        Rotation::Reused => {
+        Rotation::Reused { .. } => {
             tracing::warn!("a rotated refresh token was presented again; its family is revoked");
             Err(ApiError::Unauthorized(
                 "this refresh token was already used; sign in again",
@@ -339,13 +372,31 @@ pub struct SignedOut {
     ))]
 async fn logout_all(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     user: CurrentUser,
 ) -> Result<Json<SignedOut>, ApiError> {
     let now = Timestamp::now();
-    let mut conn = state.infra.db.acquire().await?;
-    let sessions = sessions::revoke_all(&mut conn, user.claims.sub, None, now).await?;
-    drop(conn);
+    let mut tx = state.infra.db.begin().await?;
+    let sessions = sessions::revoke_all(&mut tx, user.claims.sub, None, now).await?;
+    let event = Event::new("auth.logout_all", Channel::Api)
+        .by(user.claims.sub)
+        .from_ip(ip)
+        .details(serde_json::json!({ "sessions": sessions }));
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
     deny(&state, &user, now).await?;
     tracing::info!(user = %user.claims.sub, sessions, "signed out everywhere");
     Ok(Json(SignedOut { sessions }))
+}
+
+/// Records `event` outside any transaction, for refusals that change nothing else: a failure
+/// to record is logged, and the client's answer stays what it was.
+async fn audit_best_effort(state: &AppState, event: Event) {
+    let recorded = match state.infra.db.acquire().await {
+        Ok(mut conn) => audit::record(&mut conn, event).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = recorded {
+        tracing::error!(%error, "could not record an audit event");
+    }
 }

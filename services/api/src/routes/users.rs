@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use medsync_core::domain::audit;
 use medsync_core::domain::sessions;
 use medsync_core::domain::users::{self, Password, ProfileChange, Role, User};
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,10 @@ async fn update_me(
         )
         .await?;
         tracing::info!(user = %user.claims.sub, other_sessions_ended = ended, "password changed");
+        let event = audit::Event::new("user.password.changed", audit::Channel::Api)
+            .by(user.claims.sub)
+            .details(serde_json::json!({ "other_sessions_ended": ended }));
+        audit::record(&mut tx, event).await?;
     }
     tx.commit().await?;
     Ok(Json(updated.into()))

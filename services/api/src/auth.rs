@@ -1,9 +1,12 @@
 //! Access tokens (JWT) and who is calling.
 //!
-//! A short-lived access token carries `sub` (user id), `role`, `exp`, `iat`, `jti` and `sid`
-//! (its session: the refresh-token family of the sign-in); it is
-//! signed with `SECRET_KEY` using `ALGORITHM` (HS256, HS384 or HS512) and verified with exactly
-//! that algorithm: `alg: none`, another algorithm, a bad signature or a past `exp` are refused.
+//! A short-lived access token carries `sub` (user id), `role`, `exp`, `iat`, `jti`, `sid`
+//! (its session: the refresh-token family of the sign-in), `iss` ([`ISSUER`]) and `aud`
+//! ([`AUDIENCE`]); it is signed with `SECRET_KEY` using `ALGORITHM` (HS256, HS384 or HS512),
+//! its header's `kid` naming the key (a fingerprint, not the key), and verified with exactly
+//! that algorithm: `alg: none`, another algorithm, a bad signature, a past `exp`, another
+//! issuer or audience are refused. During a key rotation `SECRET_KEY_PREVIOUS` still verifies
+//! the tokens it signed (chosen by `kid`), so nobody is signed out by the change.
 //! Every request checks that the token's session is still signed in (PostgreSQL), so signing
 //! out, signing out everywhere, or a password or role change ends the access tokens at once;
 //! signing out also puts the token's `jti` on a Redis deny list until it would have expired.
@@ -73,13 +76,33 @@ pub struct Claims {
     pub jti: Uuid,
     /// The session (refresh-token family) it belongs to.
     pub sid: Uuid,
+    /// Who issued it: [`ISSUER`].
+    pub iss: String,
+    /// For whom: [`AUDIENCE`].
+    pub aud: String,
+}
+
+/// The `iss` of every access token.
+pub const ISSUER: &str = "medsync";
+/// The `aud` of every access token: this API.
+pub const AUDIENCE: &str = "medsync-api";
+
+/// A key's id for the JWT header: the first 8 bytes of the SHA-256 of the secret, in hex.
+fn key_id(secret: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(secret)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Signs and verifies access tokens.
 #[derive(Clone)]
 pub struct Tokens {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    kid: String,
+    /// `(kid, key)`: the current key first, then the previous one during a rotation.
+    decoding: Vec<(String, DecodingKey)>,
     algorithm: Algorithm,
     /// Lifetime of an access token.
     pub ttl: SignedDuration,
@@ -95,12 +118,23 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// Keys from the secret.
-    pub fn new(secret: &SigningSecret, algorithm: JwtAlgorithm, ttl: SignedDuration) -> Self {
+    /// Keys from the secret, and the previous secret's for verifying only.
+    pub fn new(
+        secret: &SigningSecret,
+        previous: Option<&SigningSecret>,
+        algorithm: JwtAlgorithm,
+        ttl: SignedDuration,
+    ) -> Self {
         let bytes = secret.0.expose().as_bytes();
+        let mut decoding = vec![(key_id(bytes), DecodingKey::from_secret(bytes))];
+        if let Some(previous) = previous {
+            let old = previous.0.expose().as_bytes();
+            decoding.push((key_id(old), DecodingKey::from_secret(old)));
+        }
         Self {
             encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
+            kid: key_id(bytes),
+            decoding,
             algorithm: algorithm.0,
             ttl,
         }
@@ -122,18 +156,27 @@ impl Tokens {
             exp: iat + self.ttl.as_secs(),
             jti: Uuid::new_v4(),
             sid: session,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
         };
-        let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| ApiError::Internal(e.into()))?;
         Ok((token, claims))
     }
 
-    /// The claims of a valid token (signature, algorithm, expiry), or `None`.
+    /// The claims of a valid token (signature by the key its `kid` names, algorithm, expiry,
+    /// issuer, audience), or `None`.
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+        let (_, key) = self.decoding.iter().find(|(id, _)| *id == kid)?;
         let mut validation = Validation::new(self.algorithm);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "jti"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "jti", "iss", "aud"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
             .ok()
             .map(|data| data.claims)
     }

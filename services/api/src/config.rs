@@ -60,6 +60,8 @@ pub struct Config {
     pub base: BaseConfig,
     /// `SECRET_KEY`: signs access tokens.
     pub secret_key: SigningSecret,
+    /// `SECRET_KEY_PREVIOUS`: during a key rotation, still verifies the tokens it signed.
+    pub secret_key_previous: Option<SigningSecret>,
     /// `ALGORITHM` (default HS256).
     pub algorithm: JwtAlgorithm,
     /// `ACCESS_TOKEN_EXPIRE_MINUTES` (default 15).
@@ -139,6 +141,7 @@ impl Config {
         Ok(Self {
             base,
             secret_key: env.required("SECRET_KEY")?,
+            secret_key_previous: env.optional("SECRET_KEY_PREVIOUS")?,
             algorithm: env.or("ALGORITHM", JwtAlgorithm(jsonwebtoken::Algorithm::HS256))?,
             access_ttl: SignedDuration::from_mins(i64::from(access_minutes.max(1))),
             refresh_ttl: SignedDuration::from_hours(24 * i64::from(refresh_days.max(1))),

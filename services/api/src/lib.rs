@@ -99,7 +99,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
 /// [`build`] with connections made by the caller (tests pass a fresh database).
 pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
-    let tokens = Tokens::new(&config.secret_key, config.algorithm, config.access_ttl);
+    let tokens = Tokens::new(
+        &config.secret_key,
+        config.secret_key_previous.as_ref(),
+        config.algorithm,
+        config.access_ttl,
+    );
     // Verified against when an email is unknown: the same work as for a wrong password.
     let hasher = medsync_core::password::Hasher::new(config.hash_concurrency, config.hash_wait);
     let dummy_hash = hasher.hash(auth::dummy_password()).await?;

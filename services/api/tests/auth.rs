@@ -683,3 +683,83 @@ async fn a_password_change_ends_the_other_sessions_and_logout_all_ends_every_one
         assert_eq!(refreshed.status, 401);
     }
 }
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn tokens_of_another_issuer_audience_or_key_id_are_refused(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
+    let api = spawn(p, o).await;
+    let pair = api.patient("pat@clinic.example").await;
+    let decoded =
+        jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(token(&pair)).unwrap();
+    let kid = decoded.header.kid.clone().expect("tokens name their key");
+    assert_eq!(decoded.claims["iss"], "medsync");
+    assert_eq!(decoded.claims["aud"], "medsync-api");
+    let key = common::SECRET_KEY.as_bytes();
+    let sign = |claims: &serde_json::Value, kid: Option<&str>| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key)).unwrap()
+    };
+    // The same claims re-signed with the right key pass: the cases below fail for their
+    // one difference only.
+    let same = sign(&decoded.claims, Some(&kid));
+    assert_eq!(api.get("/api/v1/users/me", Some(&same)).await.status, 200);
+
+    let mut other_issuer = decoded.claims.clone();
+    other_issuer["iss"] = json!("someone-else");
+    let mut other_audience = decoded.claims.clone();
+    other_audience["aud"] = json!("another-service");
+    let mut no_audience = decoded.claims.clone();
+    no_audience.as_object_mut().unwrap().remove("aud");
+    for (case, bad) in [
+        ("another issuer", sign(&other_issuer, Some(&kid))),
+        ("another audience", sign(&other_audience, Some(&kid))),
+        ("no audience", sign(&no_audience, Some(&kid))),
+        ("no key id", sign(&decoded.claims, None)),
+        (
+            "an unknown key id",
+            sign(&decoded.claims, Some("0011223344556677")),
+        ),
+    ] {
+        let answer = api.get("/api/v1/users/me", Some(&bad)).await;
+        assert_eq!(answer.status, 401, "{case}: {answer:?}");
+    }
+}
+
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn during_a_key_rotation_the_previous_key_still_verifies(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
+    const NEW: &str = "the-next-secret-key-of-more-than-32-characters";
+    let before = spawn(p.clone(), o.clone()).await;
+    let pair = before.patient("pat@clinic.example").await;
+    // The api restarted with a new key, the old one kept as the previous...
+    let rotating = common::spawn_with(
+        p.clone(),
+        o.clone(),
+        &[
+            ("SECRET_KEY", NEW),
+            ("SECRET_KEY_PREVIOUS", common::SECRET_KEY),
+        ],
+    )
+    .await;
+    // ...and later without it.
+    let rotated = common::spawn_with(p, o, &[("SECRET_KEY", NEW)]).await;
+
+    let during = rotating.get("/api/v1/users/me", Some(token(&pair))).await;
+    let after = rotated.get("/api/v1/users/me", Some(token(&pair))).await;
+    let fresh = rotating
+        .login("pat@clinic.example", "correct horse 42")
+        .await;
+    let fresh_after = rotated.get("/api/v1/users/me", Some(token(&fresh))).await;
+
+    assert_eq!(during.status, 200, "{during:?}");
+    assert_eq!(after.status, 401, "{after:?}");
+    assert_eq!(
+        fresh_after.status, 200,
+        "new tokens are signed with the new key"
+    );
+}

@@ -252,13 +252,16 @@ pub async fn access_token(db: &PgPool, user_id: Uuid, role: &str) -> String {
     )
     .await
     .unwrap();
-    let now = now.as_second();
-    let claims = json!({"sub": user_id, "role": role, "iat": now, "exp": now + 600,
-                        "jti": Uuid::new_v4(), "sid": session.family});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET_KEY.as_bytes()),
-    )
-    .unwrap()
+    let role = match role {
+        "admin" => medsync_core::domain::users::Role::Admin,
+        "doctor" => medsync_core::domain::users::Role::Doctor,
+        _ => medsync_core::domain::users::Role::Patient,
+    };
+    let tokens = medsync_api::auth::Tokens::new(
+        &medsync_api::auth::SigningSecret(SECRET_KEY.into()),
+        None,
+        medsync_api::auth::JwtAlgorithm(jsonwebtoken::Algorithm::HS256),
+        jiff::SignedDuration::from_mins(10),
+    );
+    tokens.issue(user_id, role, session.family, now).unwrap().0
 }

@@ -215,9 +215,16 @@ check "Swagger UI is off in production, the OpenAPI document is served" \
     bash -c "[[ \$(curl -sk -o /dev/null -w '%{http_code}' $https/api/docs/) == 404 ]] && curl -sfk $https/api/openapi.json | grep -q '\"openapi\"'"
 check "X-Request-Id returned" header_present "$https/api/v1/version" x-request-id -k
 check "unknown route is a 404 problem" status_is "$https/api/v1/no-such-route" 404 -k
+status_token=$(env_value STATUS_TOKEN)
 for service in api webhook bot worker; do
-    check "$service /readyz through nginx" body_contains "$https/_status/$service/readyz" '"status":"ready"' -k
+    check "$service /readyz through nginx with the status token" \
+        body_contains "$https/_status/$service/readyz" '"status":"ready"' -k -H "Authorization: Bearer $status_token"
 done
+# Addresses prove nothing behind docker-proxy (every client here is a private address): only
+# the token opens /_status/*.
+check "/_status/* without the token is 401" status_is "$https/_status/api/metrics" 401 -k
+check "/_status/* with a wrong token is 401" status_is "$https/_status/api/metrics" 401 -k \
+    -H "Authorization: Bearer not-the-token"
 check "every production container runs as non-root" all_non_root "${prod[@]}"
 check "every production container: read-only root, no capabilities, no-new-privileges, memory limit" \
     all_hardened "${prod[@]}"
@@ -237,6 +244,19 @@ patient_password='e2e patient password 1'
 stream_key="$(env_value REDIS_KEY_PREFIX):tg:updates"
 
 psql_prod() { "${prod[@]}" exec -T db psql -U medsync -d medsync -tAc "$1"; }
+
+# nginx overwrites a client's own X-Real-IP: the api records the address nginx saw (the audit
+# trail of a failed sign-in shows it), not the one the client claimed.
+curl -sk -o /dev/null --max-time 10 -H 'content-type: application/json' -H 'X-Real-IP: 203.0.113.77' \
+    -d '{"email":"spoofer@clinic.example","password":"wrong password"}' "$https/api/v1/auth/login" || true
+xreal_ip_overwritten() {
+    local got
+    got=$(psql_prod "SELECT host(ip) FROM audit_events WHERE action = 'auth.login.failed'
+                     AND details->>'email' = 'spoofer@clinic.example'")
+    log "  address recorded for the spoofed sign-in: ${got:-none}"
+    [[ -n $got && $got != 203.0.113.77 ]]
+}
+check "a client's X-Real-IP is overwritten by nginx" xreal_ip_overwritten
 stream_length() {
     "${prod[@]}" exec -T redis redis-cli XLEN "$stream_key"
 }
@@ -300,6 +320,17 @@ check "after the restarts the booking, its jobs and the sign-in are intact" data
 "${prod[@]}" start bot >/dev/null 2>&1
 check "the bot, started again, answers the update that waited (reply in tgsim)" \
     "${client[@]}" tgsim-wait "$tgsim" "$bot_token" 4242 "What I can do" 60
+stream_emptied() {  # a handled update is deleted from Redis, not only acknowledged
+    local n
+    for _ in $(seq 1 20); do
+        n=$(stream_length)
+        [[ $n == 0 ]] && return 0
+        sleep 0.5
+    done
+    log "  stream length after handling: $n"
+    return 1
+}
+check "the handled update is deleted from the stream (patients' messages do not stay in Redis)" stream_emptied
 
 "${prod[@]}" down >/dev/null 2>&1
 if "${prod[@]}" up -d --wait --wait-timeout 300 >/dev/null 2>&1 && wait_healthy; then

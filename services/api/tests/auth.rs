@@ -425,7 +425,8 @@ async fn a_telegram_link_code_is_issued_for_the_signed_in_user(
         format!("https://t.me/medsync_bot?start={code}")
     );
     let stored: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM telegram_link_codes WHERE code = $1 AND expires_at > now()",
+        "SELECT count(*) FROM telegram_link_codes
+         WHERE code_hash = sha256(convert_to($1, 'UTF8')) AND expires_at > now()",
     )
     .bind(code)
     .fetch_one(&api.db)

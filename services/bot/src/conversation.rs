@@ -63,6 +63,10 @@ pub struct Conversation {
     token: TokenHealth,
 }
 
+const LINK_INVALID: &str =
+    "This link has expired or was already used. Please get a new one in the app.";
+const LINKED_ELSEWHERE: &str = "This Telegram account is already linked to another MedSync account. Please contact the clinic.";
+
 /// A failure that is the user's to fix: said in the chat (and as the button's answer).
 struct Refusal(String);
 
@@ -303,6 +307,8 @@ impl Conversation {
         }
     }
 
+    /// `/start <code>`: shows whose account the code links to (masked email, name, and what a
+    /// merge would move) and asks; nothing is linked until "Link" is pressed.
     async fn link(
         &self,
         chat: ChatId,
@@ -310,8 +316,76 @@ impl Conversation {
         code: &str,
     ) -> anyhow::Result<()> {
         let telegram_id = i64::try_from(from.id.0).context("Telegram user id out of range")?;
+        // A code longer than a button can carry is not one of ours.
+        if code.len() > 60 {
+            return self.say(chat, LINK_INVALID).await;
+        }
+        let mut conn = self.db.acquire().await?;
+        let preview = telegram_links::preview(&mut conn, code, telegram_id, Timestamp::now()).await;
+        drop(conn);
+        let preview = match preview {
+            Ok(preview) => preview,
+            Err(RedeemError::Invalid) => return self.say(chat, LINK_INVALID).await,
+            Err(RedeemError::LinkedElsewhere) => return self.say(chat, LINKED_ELSEWHERE).await,
+            Err(RedeemError::Database(e)) => return Err(e.into()),
+        };
+        if preview.already_linked {
+            let text = format!(
+                "This Telegram account is already linked to {} ({}).",
+                preview.email, preview.name
+            );
+            return self.say(chat, &text).await;
+        }
+        let mut text = format!(
+            "Link this Telegram account to the MedSync account {} ({})?\n\nConfirmations and \
+             reminders of that account will then come here, and you can book and cancel for it.",
+            preview.email, preview.name
+        );
+        match preview.merge {
+            Some(0) => text.push_str(
+                "\n\nThe profile you have here in Telegram will be merged into that account.",
+            ),
+            Some(n) => text.push_str(&format!(
+                "\n\nThe profile you have here in Telegram will be merged into that account: \
+                 its {n} visit(s) will move there."
+            )),
+            None => {}
+        }
+        text.push_str("\n\nIf you did not ask for this link, press \"Don't link\".");
+        let keyboard = InlineKeyboardMarkup::new(vec![vec![
+            button("✅ Link", format!("lk:{code}")),
+            button("✖ Don't link", format!("ln:{code}")),
+        ]]);
+        self.show(chat, None, &text, Some(keyboard)).await?;
+        Ok(())
+    }
+
+    /// The answer to the question of [`Self::link`]: link (merging as announced), or void
+    /// the code.
+    async fn link_answer(
+        &self,
+        chat: ChatId,
+        at: Option<MessageId>,
+        from: &teloxide::types::User,
+        code: &str,
+        confirmed: bool,
+    ) -> anyhow::Result<Result<Option<String>, Refusal>> {
+        let telegram_id = i64::try_from(from.id.0).context("Telegram user id out of range")?;
+        let now = Timestamp::now();
         let mut tx = self.db.begin().await?;
-        let linked = telegram_links::redeem(&mut tx, code, telegram_id, Timestamp::now()).await;
+        if !confirmed {
+            let voided = telegram_links::decline(&mut tx, code, now).await?;
+            tx.commit().await?;
+            let text = if voided {
+                "Not linked. That link code no longer works; if you did not ask for it, \
+                 nothing else is needed."
+            } else {
+                LINK_INVALID
+            };
+            self.show(chat, at, text, None).await?;
+            return Ok(Ok(Some("Not linked".to_owned())));
+        }
+        let linked = telegram_links::redeem(&mut tx, code, telegram_id, now).await;
         let text = match linked {
             Ok(user_id) => {
                 let user = users::get(&mut *tx, user_id).await?;
@@ -323,16 +397,12 @@ impl Conversation {
                     help_text()
                 )
             }
-            Err(RedeemError::Invalid) => {
-                "This link has expired or was already used. Please get a new one in the app."
-                    .to_owned()
-            }
-            Err(RedeemError::LinkedElsewhere) => "This Telegram account is already linked to \
-                another MedSync account. Please contact the clinic."
-                .to_owned(),
+            Err(RedeemError::Invalid) => LINK_INVALID.to_owned(),
+            Err(RedeemError::LinkedElsewhere) => LINKED_ELSEWHERE.to_owned(),
             Err(RedeemError::Database(e)) => return Err(e.into()),
         };
-        self.say(chat, &text).await
+        self.show(chat, at, &text, None).await?;
+        Ok(Ok(None))
     }
 
     async fn doctors(&self, chat: ChatId) -> anyhow::Result<()> {
@@ -596,16 +666,31 @@ impl Conversation {
     async fn on_button(&self, chat: ChatId, query: CallbackQuery) -> anyhow::Result<()> {
         let data = query.data.clone().unwrap_or_default();
         let at = query.message.as_ref().map(MaybeInaccessibleMessage::id);
-        let user = self.account(&query.from).await?;
+        // Link answers come before any account is made for this Telegram user.
         let outcome = match data.split_once(':') {
-            Some(("cb", id)) => self.ask_cancel_booking(chat, at, &user, id).await,
-            Some(("cy", id)) => self.cancel_booking(chat, at, &user, id).await,
-            _ if data == "my" => self.my_bookings(chat, &user, at).await.map(|()| Ok(None)),
-            _ => self.dialogue_button(chat, at, &user, &data).await,
+            Some(("lk", code)) => self.link_answer(chat, at, &query.from, code, true).await,
+            Some(("ln", code)) => self.link_answer(chat, at, &query.from, code, false).await,
+            _ => self.account_button(chat, at, &query, &data).await,
         };
         match outcome? {
             Ok(note) => self.answer(&query, note.as_deref()).await,
             Err(Refusal(text)) => self.answer(&query, Some(&text)).await,
+        }
+    }
+
+    async fn account_button(
+        &self,
+        chat: ChatId,
+        at: Option<MessageId>,
+        query: &CallbackQuery,
+        data: &str,
+    ) -> anyhow::Result<Result<Option<String>, Refusal>> {
+        let user = self.account(&query.from).await?;
+        match data.split_once(':') {
+            Some(("cb", id)) => self.ask_cancel_booking(chat, at, &user, id).await,
+            Some(("cy", id)) => self.cancel_booking(chat, at, &user, id).await,
+            _ if data == "my" => self.my_bookings(chat, &user, at).await.map(|()| Ok(None)),
+            _ => self.dialogue_button(chat, at, &user, data).await,
         }
     }
 

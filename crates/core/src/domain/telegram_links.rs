@@ -1,5 +1,8 @@
 //! One-time codes linking a Telegram account to a MedSync account: the API issues one, the user
-//! opens `https://t.me/<bot>?start=<code>`, the bot redeems it.
+//! opens `https://t.me/<bot>?start=<code>`, the bot shows whose account it is ([`preview`]:
+//! masked email, name, what a merge would move) and links only when the person in the chat
+//! confirms ([`redeem`]), or voids the code when they decline ([`decline`]). Codes are stored
+//! as SHA-256 hashes, like refresh tokens.
 
 use super::audit::{self, Channel, Event};
 use jiff::{SignedDuration, Timestamp};
@@ -7,7 +10,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::clock::to_db;
-use super::sessions::random_token;
+use super::sessions::{hash, random_token};
 
 /// A code and when it expires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +30,14 @@ pub async fn issue(
 ) -> Result<LinkCode, sqlx::Error> {
     let code = random_token();
     let expires_at = now.checked_add(ttl).unwrap_or(Timestamp::MAX);
-    sqlx::query("INSERT INTO telegram_link_codes (code, user_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(&code)
-        .bind(user_id)
-        .bind(to_db(expires_at))
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO telegram_link_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(hash(&code))
+    .bind(user_id)
+    .bind(to_db(expires_at))
+    .execute(conn)
+    .await?;
     Ok(LinkCode { code, expires_at })
 }
 
@@ -51,6 +56,95 @@ pub enum RedeemError {
     Database(#[from] sqlx::Error),
 }
 
+/// What linking with a code would do, for the person in the chat to confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// The account the code links to.
+    pub user_id: Uuid,
+    /// Its email, masked (`a***@example.com`), so the person can tell whose it is.
+    pub email: String,
+    /// Its name.
+    pub name: String,
+    /// Whether this Telegram user's own Telegram-only account would be merged into it, and how
+    /// many bookings would move.
+    pub merge: Option<i64>,
+    /// Whether this Telegram account is linked to that account already.
+    pub already_linked: bool,
+}
+
+/// `a***@example.com`: the first character of the local part, the whole domain.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+/// What [`redeem`] would do with `code` for `telegram_user_id`, changing nothing.
+pub async fn preview(
+    conn: &mut PgConnection,
+    code: &str,
+    telegram_user_id: i64,
+    now: Timestamp,
+) -> Result<Preview, RedeemError> {
+    let target: Option<(Uuid, Option<String>, String)> = sqlx::query_as(
+        "SELECT u.id, u.email, u.name FROM telegram_link_codes c JOIN users u ON u.id = c.user_id
+         WHERE c.code_hash = $1 AND c.used_at IS NULL AND c.expires_at > $2",
+    )
+    .bind(hash(code))
+    .bind(to_db(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (user_id, email, name) = target.ok_or(RedeemError::Invalid)?;
+    let current: Option<(Uuid, bool)> =
+        sqlx::query_as("SELECT id, email IS NOT NULL FROM users WHERE telegram_user_id = $1")
+            .bind(telegram_user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (merge, already_linked) = match current {
+        Some((id, _)) if id == user_id => (None, true),
+        Some((_, true)) => return Err(RedeemError::LinkedElsewhere),
+        Some((id, false)) => {
+            let bookings: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM bookings WHERE patient_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            (Some(bookings), false)
+        }
+        None => (None, false),
+    };
+    Ok(Preview {
+        user_id,
+        email: mask_email(email.as_deref().unwrap_or_default()),
+        name,
+        merge,
+        already_linked,
+    })
+}
+
+/// The person in the chat said the account is not theirs: the code is void. Returns whether
+/// it was still valid.
+pub async fn decline(
+    conn: &mut PgConnection,
+    code: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let voided = sqlx::query(
+        "UPDATE telegram_link_codes SET used_at = $2
+         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(hash(code))
+    .bind(to_db(now))
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(voided > 0)
+}
+
 /// Redeems `code` for the Telegram user `telegram_user_id`, in the caller's transaction: the
 /// code's account gets this Telegram account. A Telegram-only patient account this Telegram user
 /// had before (one made by chatting with the bot) is merged into it: its bookings move over
@@ -63,10 +157,10 @@ pub async fn redeem(
 ) -> Result<Uuid, RedeemError> {
     let user_id: Option<Uuid> = sqlx::query_scalar(
         "UPDATE telegram_link_codes SET used_at = $2
-         WHERE code = $1 AND used_at IS NULL AND expires_at > $2
+         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
          RETURNING user_id",
     )
-    .bind(code)
+    .bind(hash(code))
     .bind(to_db(now))
     .fetch_optional(&mut *conn)
     .await?;

@@ -105,6 +105,25 @@ impl Sim {
         self.wait_until(user, text, |t| t.starts_with(text)).await
     }
 
+    /// Waits (up to 15 s) until `count` bot messages in `user`'s chat contain `text`.
+    pub async fn wait_until_count(&self, user: i64, text: &str, count: usize) {
+        for _ in 0..300 {
+            let seen = self
+                .bot_messages(user)
+                .iter()
+                .filter(|m| m["text"].as_str().is_some_and(|t| t.contains(text)))
+                .count();
+            if seen >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "fewer than {count} bot messages containing {text:?}; the chat: {:#?}",
+            self.sim.chat(TOKEN, user)
+        );
+    }
+
     /// How many bot messages in `user`'s chat start with `text`.
     pub fn count_starting(&self, user: i64, text: &str) -> usize {
         self.bot_messages(user)

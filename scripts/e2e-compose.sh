@@ -228,6 +228,55 @@ check "/_status/* with a wrong token is 401" status_is "$https/_status/api/metri
 check "every production container runs as non-root" all_non_root "${prod[@]}"
 check "every production container: read-only root, no capabilities, no-new-privileges, memory limit" \
     all_hardened "${prod[@]}"
+# Least privilege: the services' database role, split networks, secrets where they are used.
+services_db_role_is_not_superuser() {
+    local bad good
+    bad=$("${prod[@]}" exec -T db psql -U medsync -d medsync -tAc \
+        "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
+         WHERE a.client_addr IS NOT NULL AND r.rolsuper")
+    good=$("${prod[@]}" exec -T db psql -U medsync -d medsync -tAc \
+        "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
+         WHERE a.client_addr IS NOT NULL AND a.usename = 'medsync_app' AND NOT r.rolsuper")
+    log "  connections over the network: $good as medsync_app (not superuser), $bad as a superuser"
+    [[ $bad == 0 && $good -gt 0 ]]
+}
+check "the services connect as a database role that is not superuser" services_db_role_is_not_superuser
+nginx_cannot_reach_backend() {
+    local host
+    for host in db redis; do
+        if "${prod[@]}" exec -T nginx getent hosts "$host" >/dev/null 2>&1; then
+            log "  nginx resolves $host"; return 1
+        fi
+    done
+    # The api, on both networks, does reach them (it is ready): the check can fail.
+    "${prod[@]}" exec -T nginx getent hosts api >/dev/null
+}
+check "nginx cannot reach PostgreSQL or Redis (separate network)" nginx_cannot_reach_backend
+secrets_where_used() {
+    local env ok=0
+    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q api)")
+    grep -q '^TELEGRAM_BOT_TOKEN=' <<<"$env" && { log "  api has TELEGRAM_BOT_TOKEN"; ok=1; }
+    grep -q '^TELEGRAM_WEBHOOK_SECRET=' <<<"$env" && { log "  api has TELEGRAM_WEBHOOK_SECRET"; ok=1; }
+    grep -q '^SECRET_KEY=' <<<"$env" || { log "  api lacks SECRET_KEY"; ok=1; }
+    for service in bot worker webhook; do
+        env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q "$service")")
+        grep -q '^SECRET_KEY=' <<<"$env" && { log "  $service has SECRET_KEY"; ok=1; }
+        grep -q '^POSTGRES_PASSWORD=' <<<"$env" && { log "  $service has POSTGRES_PASSWORD"; ok=1; }
+    done
+    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q webhook)")
+    grep -q '^TELEGRAM_BOT_TOKEN=' <<<"$env" && { log "  webhook has TELEGRAM_BOT_TOKEN"; ok=1; }
+    return $ok
+}
+check "each service has only the secrets it uses" secrets_where_used
+redis_hardened() {
+    local args policy
+    args=$(docker inspect -f '{{.Path}} {{join .Args " "}}' "$("${prod[@]}" ps -q redis)")
+    [[ $args != *"$(env_value REDIS_PASSWORD)"* ]] || { log "  the Redis password is on its command line"; return 1; }
+    policy=$("${prod[@]}" exec -T redis redis-cli CONFIG GET maxmemory-policy | tail -1)
+    log "  redis maxmemory-policy: $policy"
+    [[ $policy == noeviction ]]
+}
+check "Redis: password not on the command line, maxmemory with noeviction" redis_hardened
 for image in api webhook bot worker; do
     check "$image image refuses an unset or garbage DATABASE_URL" refuses_bad_database_url "medsync/$image:latest"
 done

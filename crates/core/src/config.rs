@@ -472,6 +472,22 @@ impl FromEnv for BotToken {
     }
 }
 
+impl TelegramConfig {
+    /// For the service that receives Telegram's webhook calls: in webhook mode the secret
+    /// must be set (the bot and the worker never see it).
+    pub fn require_webhook_secret(&self) -> Result<(), ConfigError> {
+        if self.mode == TelegramMode::Webhook && self.webhook_secret.is_none() {
+            return Err(ConfigError {
+                var: "TELEGRAM_WEBHOOK_SECRET",
+                value: None,
+                problem: "is not set but TELEGRAM_MODE=webhook".to_owned(),
+                expected: WebhookSecret::EXPECTED,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Whether `url` is `https://`, or `http://` to a loopback address (a simulator on this host).
 fn is_https_or_loopback(url: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(url) else {
@@ -488,20 +504,12 @@ fn is_https_or_loopback(url: &str) -> bool {
 }
 
 impl TelegramConfig {
-    /// Reads the `TELEGRAM_*` variables; webhook mode requires `TELEGRAM_WEBHOOK_SECRET`.
+    /// Reads the `TELEGRAM_*` variables.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
         let mode = env.or("TELEGRAM_MODE", TelegramMode::Polling)?;
         let webhook_secret = env
             .optional::<WebhookSecret>("TELEGRAM_WEBHOOK_SECRET")?
             .map(|s| s.0);
-        if mode == TelegramMode::Webhook && webhook_secret.is_none() {
-            return Err(ConfigError {
-                var: "TELEGRAM_WEBHOOK_SECRET",
-                value: None,
-                problem: "is not set but TELEGRAM_MODE=webhook".to_owned(),
-                expected: WebhookSecret::EXPECTED,
-            });
-        }
         let api_url = env.or(
             "TELEGRAM_API_URL",
             HttpUrl(TELEGRAM_DEFAULT_API_URL.to_owned()),
@@ -653,7 +661,8 @@ mod tests {
 
     #[test]
     fn webhook_mode_requires_a_webhook_secret() {
-        let err = TelegramConfig::from_env(&env(&[("TELEGRAM_MODE", "webhook")])).unwrap_err();
+        let cfg = TelegramConfig::from_env(&env(&[("TELEGRAM_MODE", "webhook")])).unwrap();
+        let err = cfg.require_webhook_secret().unwrap_err();
         assert_eq!(err.var, "TELEGRAM_WEBHOOK_SECRET");
     }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod jobs;
+pub mod roles;
 pub mod seed;
 pub mod telegram;
 pub mod updates;
@@ -12,7 +13,11 @@ use medsync_core::config::DatabaseConfig;
 
 /// Applies pending migrations. Two copies started at once are safe: the migrator holds a
 /// PostgreSQL advisory lock, so the second waits, then finds nothing left to apply.
-pub async fn migrate(config: &DatabaseConfig) -> anyhow::Result<()> {
+/// With `app_role`, then makes sure the services' own role exists with its grants.
+pub async fn migrate(
+    config: &DatabaseConfig,
+    app_role: Option<&roles::AppRole>,
+) -> anyhow::Result<()> {
     let pool = medsync_core::db::pool(config).context("DATABASE_URL")?;
     medsync_core::db::migrate(&pool)
         .await
@@ -21,6 +26,9 @@ pub async fn migrate(config: &DatabaseConfig) -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
     tracing::info!(applied, "database schema is up to date");
+    if let Some(role) = app_role {
+        roles::ensure(&pool, role).await?;
+    }
     pool.close().await;
     Ok(())
 }

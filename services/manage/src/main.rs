@@ -17,7 +17,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply pending database migrations (safe when several copies start at once).
+    /// Apply pending database migrations (safe when several copies start at once); with
+    /// DATABASE_APP_USER and DATABASE_APP_PASSWORD, also create or update the services' own
+    /// database role (rows only, a statement timeout).
     Migrate,
     /// Create or update the demo clinic: specialties, doctors with weekly schedules, and the
     /// admin named by ADMIN_EMAIL/ADMIN_PASSWORD (created if the email is free; an existing
@@ -140,9 +142,12 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Migrate => match DatabaseConfig::from_env(&env) {
-            Ok(db) => runtime.block_on(medsync_manage::migrate(&db)),
-            Err(e) => return config_failure(&e),
+        Command::Migrate => match (
+            DatabaseConfig::from_env(&env),
+            medsync_manage::roles::AppRole::from_env(&env),
+        ) {
+            (Ok(db), Ok(role)) => runtime.block_on(medsync_manage::migrate(&db, role.as_ref())),
+            (Err(e), _) | (_, Err(e)) => return config_failure(&e),
         },
         Command::Seed => match (
             DatabaseConfig::from_env(&env),

@@ -34,8 +34,8 @@ async fn two_migrations_started_at_once_both_succeed(
     let config = database(&options);
 
     let (first, second) = tokio::join!(
-        medsync_manage::migrate(&config),
-        medsync_manage::migrate(&config)
+        medsync_manage::migrate(&config, None),
+        medsync_manage::migrate(&config, None)
     );
 
     first.unwrap();
@@ -43,6 +43,79 @@ async fn two_migrations_started_at_once_both_succeed(
     let applied = count(&pool, "_sqlx_migrations").await;
     assert_eq!(applied, medsync_core::db::MIGRATOR.iter().count() as i64);
     assert_eq!(count(&pool, "bookings").await, 0);
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrate_makes_the_services_role_with_rows_only_and_a_statement_timeout(
+    pool_options: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let owner = pool_options.connect_with(options.clone()).await.unwrap();
+    let config = database(&options);
+    let name = format!("app_{}", uuid::Uuid::new_v4().simple());
+    let role = medsync_manage::roles::AppRole {
+        name: medsync_manage::roles::RoleName(name.clone()),
+        password: Secret::from("an app password"),
+        statement_timeout_ms: 300,
+    };
+    // Twice: the second run updates what the first made.
+    medsync_manage::migrate(&config, Some(&role)).await.unwrap();
+    medsync_manage::migrate(&config, Some(&role)).await.unwrap();
+    let app = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone().username(&name).password("an app password"))
+        .await
+        .unwrap();
+
+    let superuser: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&app)
+            .await
+            .unwrap();
+    assert!(!superuser);
+    sqlx::query("INSERT INTO specialties (id, slug, name) VALUES (gen_random_uuid(), 'derm', 'Dermatology')")
+        .execute(&app)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO audit_events (id, action, channel) VALUES (gen_random_uuid(), 'auth.test', 'api')")
+        .execute(&app)
+        .await
+        .unwrap();
+    for (what, sql) in [
+        (
+            "update the audit trail",
+            "UPDATE audit_events SET action = 'auth.other'",
+        ),
+        ("truncate the audit trail", "TRUNCATE audit_events"),
+        (
+            "drop its trigger",
+            "DROP TRIGGER audit_events_append_only ON audit_events",
+        ),
+        ("drop a table", "DROP TABLE bookings"),
+        ("create a table", "CREATE TABLE mine (x int)"),
+        (
+            "read the migrations",
+            "SELECT count(*) FROM _sqlx_migrations",
+        ),
+    ] {
+        let refused = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&app).await;
+        let error = refused.expect_err(what).to_string();
+        assert!(
+            error.contains("permission denied") || error.contains("must be owner"),
+            "{what}: {error}"
+        );
+    }
+    let slow = sqlx::query("SELECT pg_sleep(2)").execute(&app).await;
+    assert!(
+        slow.expect_err("the statement timeout")
+            .to_string()
+            .contains("statement timeout"),
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM specialties")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
 }
 
 #[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]

@@ -60,9 +60,11 @@ pub struct Config {
 impl Config {
     /// Reads the webhook's variables.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        let telegram = TelegramConfig::from_env(env)?;
+        telegram.require_webhook_secret()?;
         Ok(Self {
             base: BaseConfig::from_env(env, &SPEC)?,
-            telegram: TelegramConfig::from_env(env)?,
+            telegram,
             stream_maxlen: env
                 .or("TELEGRAM_UPDATES_STREAM_MAXLEN", 100_000_u64)?
                 .max(1000),

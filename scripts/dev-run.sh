@@ -5,6 +5,11 @@
 #   dev-run BIN [ARGS...]        build, run BIN, and on any change under the source tree
 #                                rebuild and restart it (hot reload)
 #
+# With DEV_WAIT_FOR_SCHEMA=true, BIN starts only once every migration of the fresh build is
+# applied (`manage wait-ready --schema`): after a change to a migration, the `migrate` service
+# rebuilds and applies it while the others rebuild, and none of them may start first. A wait
+# that times out is retried by the loop below, so a slow migration never leaves a service down.
+#
 # Every dev service builds the same thing (`cargo build --workspace --bins`) into the same
 # CARGO_TARGET_DIR, so the workspace is compiled once per change, not once per service: cargo's
 # lock serialises the containers and the later ones find the build fresh.
@@ -42,7 +47,12 @@ trap stop TERM INT
 # entr -r restarts the command on change (SIGTERM, then wait); -d makes it exit when a file is
 # added to a watched directory, so the loop picks up new files; -n: no TTY.
 while true; do
-    sources | entr -n -r -d sh -c 'cargo build --locked --workspace --bins && exec "$@"' dev-run "$@" &
+    sources | entr -n -r -d sh -c '
+        cargo build --locked --workspace --bins || exit
+        if [ "${DEV_WAIT_FOR_SCHEMA:-false}" = true ]; then
+            manage wait-ready --schema --timeout 300 || exit
+        fi
+        exec "$@"' dev-run "$@" &
     child=$!
     wait "$child" || true
     child=""

@@ -213,3 +213,70 @@ async fn after_a_quiet_minute_of_long_polls_a_message_is_answered_within_2_s(
     eprintln!("answered {waited:?} after a quiet minute");
     app.stop().await.unwrap();
 }
+
+/// Polling mode's dead letters: Telegram answers every sendMessage with a 500, so the update
+/// fails each of its tries (2, 4, 8, 16 and 32 s apart, and teloxide waits 10 s after every
+/// 5xx answer before returning it: about two minutes in all), is kept as a dead
+/// letter with its try count and error, and polling goes on past it. Once Telegram is fixed,
+/// the next message is answered at once, and the operator's replay (`manage updates replay`)
+/// is handled by the same polling bot.
+#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+async fn in_polling_mode_an_update_failing_every_try_becomes_a_dead_letter_and_polling_goes_on(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    use medsync_telegram::updates::{DeadLetters, MAX_ATTEMPTS};
+
+    let sim = Sim::start().await;
+    let config = common::bot_config(testing::base_config(&options), &sim.url(), "polling");
+    let infra = testing::infra(&config.base);
+    let dead = DeadLetters::new(&infra.redis);
+    let app = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
+    let broken = |count| medsync_tgsim::Fault {
+        method: Some("sendMessage".to_owned()),
+        count,
+        status: 500,
+        description: Some("Internal Server Error: restart".to_owned()),
+        retry_after: None,
+        raw_body: None,
+    };
+    sim.sim.inject(TOKEN, broken(10_000));
+
+    sim.says(ADA, "/help");
+    let started = std::time::Instant::now();
+    while dead.count().await.unwrap() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "no dead letter after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("kept as a dead letter after {:?}", started.elapsed());
+    let letters = dead.list(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, MAX_ATTEMPTS);
+    assert_eq!(letters[0].origin, "polling");
+    assert_eq!(letters[0].kind, "message");
+    assert_eq!(letters[0].chat_id, Some(ADA));
+    assert!(letters[0].error.contains("restart"), "{}", letters[0].error);
+    assert_eq!(sim.count_starting(ADA, "What I can do"), 0);
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        200,
+        "one bad update is not an outage"
+    );
+
+    // Telegram works again: the next message is handled, the poisoned one is not retried.
+    sim.sim.inject(TOKEN, broken(0));
+    sim.says(ADA, "/help");
+    sim.wait_for_start(ADA, "What I can do").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sim.count_starting(ADA, "What I can do"), 1);
+
+    // The operator replays it: the polling bot takes it from the stream and answers it.
+    assert!(dead.replay(&letters[0].id).await.unwrap().is_some());
+    sim.wait_until_count(ADA, "What I can do", 2).await;
+    assert_eq!(dead.count().await.unwrap(), 0);
+    app.stop().await.unwrap();
+}

@@ -56,6 +56,9 @@ enum Command {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 60, env = "WAIT_READY_TIMEOUT_SECONDS")]
         timeout: u64,
+        /// Also wait until every migration this binary knows is applied (by someone else).
+        #[arg(long)]
+        schema: bool,
     },
 }
 
@@ -201,11 +204,14 @@ fn main() -> ExitCode {
             }),
             Err(e) => return config_failure(&e),
         },
-        Command::WaitReady { timeout } => {
+        Command::WaitReady { timeout, schema } => {
             match (DatabaseConfig::from_env(&env), RedisConfig::from_env(&env)) {
-                (Ok(db), Ok(redis)) => {
-                    runtime.block_on(wait::until_ready(&db, &redis, Duration::from_secs(timeout)))
-                }
+                (Ok(db), Ok(redis)) => runtime.block_on(wait::until_ready(
+                    &db,
+                    &redis,
+                    Duration::from_secs(timeout),
+                    schema,
+                )),
                 (Err(e), _) | (_, Err(e)) => return config_failure(&e),
             }
         }

@@ -432,6 +432,30 @@ nginx_flood() {  # 60 sign-ins at once from one address: nginx refuses those pas
 }
 check "nginx limits sign-ins per address (429 problem document past its burst)" nginx_flood
 
+# Nothing personal or secret in any service's log of this whole run: no email address, no
+# password sent, no secret of the .env, no Telegram initData. (tgsim is the test's own fake
+# Telegram: its log has the bot token in request paths, as Telegram's would.)
+logs_hold_no_secrets() {
+    local logs ok=0 needle
+    logs=$("${prod[@]}" logs --no-color db redis migrate api webhook bot worker nginx 2>&1)
+    log "  $(wc -l <<<"$logs") log lines searched"
+    local -a needles=(
+        "@clinic.example" "$patient_password" "burst password 1" "wrong password" "initData" "init_data"
+        "$(env_value SECRET_KEY)" "$(env_value TELEGRAM_BOT_TOKEN)" "$(env_value TELEGRAM_WEBHOOK_SECRET)"
+        "$(env_value POSTGRES_PASSWORD)" "$(env_value REDIS_PASSWORD)" "$(env_value DATABASE_APP_PASSWORD)"
+        "$(env_value STATUS_TOKEN)"
+    )
+    for needle in "${needles[@]}"; do
+        [[ -n $needle ]] || continue
+        if grep -qiF -- "$needle" <<<"$logs"; then
+            log "  found in the logs: '${needle:0:6}…': $(grep -iF -- "$needle" <<<"$logs" | head -2 | cut -c1-200)"
+            ok=1
+        fi
+    done
+    return $ok
+}
+check "no email, password, secret or initData in any production service's log" logs_hold_no_secrets
+
 check "docker compose stop api is graceful and under 10 s" graceful_stop "${prod[@]}" api
 "${prod[@]}" down -v --remove-orphans >/dev/null 2>&1
 
@@ -463,6 +487,30 @@ check "the seed ran: the demo admin exists" bash -c \
     "[[ \$(\"\${@}\" exec -T db psql -U medsync -tAc \"SELECT count(*) FROM users WHERE role = 'admin'\") == 1 ]]" _ "${dev[@]}"
 check "every development container runs as non-root" all_non_root "${dev[@]}"
 check "docker compose stop api is graceful and under 10 s (dev)" graceful_stop "${dev[@]}" api
+
+# Starting or restarting one dev service never re-runs `migrate` (a build, the migrations, the
+# seed) first: it is a long-running service, already healthy.
+dev_restart_leaves_migrate() {
+    local migrate before after service id state deadline
+    migrate=$("${dev[@]}" ps -q migrate)
+    before=$(docker inspect -f '{{.State.StartedAt}}' "$migrate")
+    "${dev[@]}" start api >/dev/null 2>&1 || return 1
+    "${dev[@]}" restart worker >/dev/null 2>&1 || return 1
+    "${dev[@]}" up -d bot >/dev/null 2>&1 || return 1
+    for service in api worker bot; do
+        id=$("${dev[@]}" ps -q "$service")
+        deadline=$(( $(date +%s) + 180 ))
+        until state=$(docker inspect -f '{{.State.Status}}/{{.State.Health.Status}}' "$id") \
+                && [[ $state == running/healthy ]]; do
+            [[ $(date +%s) -lt $deadline ]] || { log "  $service: $state after 180 s"; return 1; }
+            sleep 2
+        done
+    done
+    after=$(docker inspect -f '{{.State.StartedAt}}' "$migrate")
+    log "  migrate started at $before, and at $after after the restarts"
+    [[ $before == "$after" ]]
+}
+check "starting or restarting one dev service does not re-run migrate, and it comes back healthy" dev_restart_leaves_migrate
 
 log "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -3,12 +3,14 @@
 #
 #   1. cargo fmt --check
 #   2. cargo clippy (every target, warnings are errors)
-#   3. cargo test: unit and integration tests against real PostgreSQL and Redis — the ones in
+#   3. cargo deny check bans licenses sources (deny.toml; cargo-deny is installed into
+#      target/tools on first use; advisories need GitHub, see deny.toml)
+#   4. cargo test: unit and integration tests against real PostgreSQL and Redis — the ones in
 #      DATABASE_URL/REDIS_URL when both are set, else throw-away servers started here with
 #      docker-compose.test.yml (ports 55432/56379 on loopback) and removed afterwards
-#   4. scripts/schemathesis.sh: the running api fuzzed against its own OpenAPI document (no
+#   5. scripts/schemathesis.sh: the running api fuzzed against its own OpenAPI document (no
 #      5xx, every answer as documented)
-#   5. scripts/e2e-compose.sh: builds the images, brings up docker-compose.prod.yml and the dev
+#   6. scripts/e2e-compose.sh: builds the images, brings up docker-compose.prod.yml and the dev
 #      profile, checks them through nginx, tears them down (SKIP_COMPOSE_E2E=1 skips it)
 #
 # Needs Rust, Python 3 (for schemathesis, installed from PyPI into target/) and Docker with
@@ -25,6 +27,18 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo deny check bans licenses sources"
+CARGO_DENY_VERSION=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -qF "$CARGO_DENY_VERSION"; then
+    export PATH=$root/target/tools/bin:$PATH
+    if ! cargo deny --version 2>/dev/null | grep -qF "$CARGO_DENY_VERSION"; then
+        cargo install --locked --quiet --root "$root/target/tools" cargo-deny --version "$CARGO_DENY_VERSION"
+    fi
+fi
+# Errors only: the 15 crates found in two versions are warnings (`cargo deny check bans` lists
+# them), and their trees would bury the verdict.
+cargo deny --locked --log-level error check bans licenses sources
 
 if [[ -z ${DATABASE_URL:-} || -z ${REDIS_URL:-} ]]; then
     step "starting PostgreSQL and Redis for the tests (docker-compose.test.yml)"

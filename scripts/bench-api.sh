@@ -20,6 +20,9 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 THREADS=2
 DOCTORS=50
+# Bookings come from many patients, as in a clinic: each booking locks its patient's row and
+# counts their upcoming visits, so one patient booking everything would serialise the run.
+PATIENTS=64
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -32,8 +35,9 @@ fi
 work=$(mktemp -d)
 cleanup_steps=()
 cleanup() {
-    local step
-    for step in "${cleanup_steps[@]}"; do eval "$step" || true; done
+    local i
+    # Last in, first out: the api, then its database, then the servers.
+    for (( i = ${#cleanup_steps[@]} - 1; i >= 0; i-- )); do eval "${cleanup_steps[i]}" || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,7 +62,8 @@ export DATABASE_URL=$bench_url REDIS_URL
 export REDIS_KEY_PREFIX=bench-$$ SECRET_KEY=bench-secret-key-of-more-than-32-characters
 export CLINIC_TIMEZONE=UTC LOG_FORMAT=json RUST_LOG=error DATABASE_MAX_CONNECTIONS=$CONNECTIONS
 export LOGIN_RATE_LIMIT_PER_IP=100000 LOGIN_RATE_LIMIT_PER_ACCOUNT=100000
-# One patient books thousands of slots here: lift the hoarding limits the bench is not about.
+export REGISTER_RATE_LIMIT_PER_IP=100000 REGISTER_RATE_LIMIT_GLOBAL=100000
+# Each patient books a few dozen slots here: lift the hoarding limits the bench is not about.
 export MAX_FUTURE_BOOKINGS_PER_PATIENT=1000000000 BOOKING_HORIZON_DAYS=3650
 "$bin/manage" migrate >/dev/null
 
@@ -78,11 +83,18 @@ api_pid=$!
 cleanup_steps+=("kill $api_pid 2>/dev/null; wait $api_pid 2>/dev/null")
 base=http://127.0.0.1:$port
 for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fsS -o /dev/null "$base/api/v1/auth/register" -H 'content-type: application/json' \
-    -d '{"email":"bench@clinic.example","password":"bench password 1","name":"Bench"}'
-token=$(curl -fsS "$base/api/v1/auth/login" -H 'content-type: application/json' \
-    -d '{"email":"bench@clinic.example","password":"bench password 1"}' |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+tokens=()
+for n in $(seq 1 "$PATIENTS"); do
+    curl -fsS -o /dev/null "$base/api/v1/auth/register" -H 'content-type: application/json' \
+        -d "{\"email\":\"bench$n@clinic.example\",\"password\":\"bench password 1\",\"name\":\"Bench $n\"}"
+    tokens+=("\"$(curl -fsS "$base/api/v1/auth/login" -H 'content-type: application/json' \
+        -d "{\"email\":\"bench$n@clinic.example\",\"password\":\"bench password 1\"}" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')\"")
+done
+token_list=$(IFS=,; echo "${tokens[*]}")
+psql -q "$bench_url" >/dev/null <<SQL
+CREATE TABLE bench_patients AS SELECT row_number() OVER (ORDER BY email) - 1 AS n, id FROM users;
+SQL
 doctor=$(psql -tA "$bench_url" -c "SELECT id FROM bench_doctors WHERE n = 0")
 doctor_list=$(psql -tA "$bench_url" -c "SELECT string_agg('\"' || id || '\"', ',' ORDER BY n) FROM bench_doctors")
 # Slots from the next UTC midnight but one: all in the future, all on the grid.
@@ -92,6 +104,7 @@ to=$(date -u -d "@$((day0 + 7 * 86400))" +%Y-%m-%dT%H:%M:%SZ)
 
 cat >"$work/book.lua" <<LUA
 local doctors = { $doctor_list }
+local tokens = { $token_list }
 local counter = 0
 local started = 0
 -- Runs in the main state, once per thread: gives each thread its own share of the slots.
@@ -100,15 +113,15 @@ function setup(thread)
   started = started + 1
 end
 wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $token"
 function request()
   local i = counter * $THREADS + (tid or 0)
   counter = counter + 1
+  local headers = { ["Content-Type"] = "application/json",
+                    ["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1] }
   local doctor = doctors[(i % #doctors) + 1]
   local starts = $day0 + math.floor(i / #doctors) * 300
   local body = string.format('{"doctor_id":"%s","starts_at":"%s"}', doctor, os.date("!%Y-%m-%dT%H:%M:%SZ", starts))
-  return wrk.format(nil, "/api/v1/bookings", nil, body)
+  return wrk.format(nil, "/api/v1/bookings", headers, body)
 end
 LUA
 
@@ -121,26 +134,30 @@ SELECT weekday, starts_at, ends_at FROM doctor_schedules s JOIN bench_doctors b 
 SELECT lower(period), upper(period) FROM doctor_time_off t JOIN bench_doctors b ON b.id = t.doctor_id WHERE b.n = :d AND period && tstzrange(to_timestamp($day0 - 86400), to_timestamp($day0 + 8 * 86400));
 SELECT starts_at, ends_at FROM bookings k JOIN bench_doctors b ON b.id = k.doctor_id WHERE b.n = :d AND k.status <> 'cancelled' AND k.starts_at < to_timestamp($day0 + 8 * 86400) AND k.ends_at > to_timestamp($day0 - 86400);
 SQL
-# A booking: the calendar of one day, the insert, its three jobs, the read-back; slots far
-# after the api's so the two never collide.
+# A booking: the calendar of one day, the patient's row lock, the insert, the count of their
+# upcoming visits, its three jobs, the read-back; slots far after the api's so the two never
+# collide.
 cat >"$work/book.sql" <<SQL
 BEGIN;
 SELECT nextval('bench_seq') AS i \gset
 \set d :i % $DOCTORS
 \set t $((day0 + 40 * 86400)) + (:i / $DOCTORS) * 300
+\set p :i % $PATIENTS
 SELECT slot_minutes FROM doctors d JOIN bench_doctors b ON b.id = d.id WHERE b.n = :d AND d.active;
 SELECT weekday, starts_at, ends_at FROM doctor_schedules s JOIN bench_doctors b ON b.id = s.doctor_id WHERE b.n = :d ORDER BY weekday, starts_at;
 SELECT lower(period), upper(period) FROM doctor_time_off t JOIN bench_doctors b ON b.id = t.doctor_id WHERE b.n = :d AND period && tstzrange(to_timestamp(:t - 86400), to_timestamp(:t + 86400));
 SELECT starts_at, ends_at FROM bookings k JOIN bench_doctors b ON b.id = k.doctor_id WHERE b.n = :d AND k.status <> 'cancelled' AND k.starts_at < to_timestamp(:t + 86400) AND k.ends_at > to_timestamp(:t - 86400);
+SELECT 1 FROM users u JOIN bench_patients p ON p.id = u.id WHERE p.n = :p FOR NO KEY UPDATE OF u;
 WITH booking AS (
     INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source)
-    SELECT gen_random_uuid(), b.id, (SELECT id FROM users LIMIT 1), to_timestamp(:t), to_timestamp(:t + 300), 'api'
+    SELECT gen_random_uuid(), b.id, (SELECT id FROM bench_patients WHERE n = :p), to_timestamp(:t), to_timestamp(:t + 300), 'api'
     FROM bench_doctors b WHERE b.n = :d RETURNING id)
 INSERT INTO jobs (id, kind, payload, run_at, dedupe_key, booking_id)
     SELECT gen_random_uuid(), k.kind, '{}', k.run_at, k.kind || k.tag || booking.id, booking.id
     FROM booking, (VALUES ('booking.confirmation', now(), ''),
                           ('booking.reminder', to_timestamp(:t - 86400), '1440'),
                           ('booking.reminder', to_timestamp(:t - 7200), '120')) AS k(kind, run_at, tag);
+SELECT count(*) FROM bookings WHERE patient_id = (SELECT id FROM bench_patients WHERE n = :p) AND status = 'confirmed' AND starts_at > now();
 SELECT b.id, d.name FROM bookings b JOIN doctors d ON d.id = b.doctor_id JOIN bench_doctors x ON x.id = b.doctor_id
     WHERE x.n = :d AND b.starts_at = to_timestamp(:t);
 COMMIT;

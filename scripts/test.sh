@@ -2,7 +2,8 @@
 # test.sh — the whole test suite, in the order a failure is cheapest to find:
 #
 #   1. cargo fmt --check
-#   2. cargo clippy (every target, warnings are errors)
+#   2. cargo clippy (every target, warnings are errors), then cargo doc (warnings are errors:
+#      a broken intra-doc link fails)
 #   3. cargo deny check bans licenses sources (deny.toml; cargo-deny is installed into
 #      target/tools on first use; advisories need GitHub, see deny.toml)
 #   4. cargo test: unit and integration tests against real PostgreSQL and Redis — the ones in
@@ -27,6 +28,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "cargo deny check bans licenses sources"
 CARGO_DENY_VERSION=0.20.2

@@ -1,8 +1,9 @@
 //! The MedSync HTTP API: what the clinic's web and mobile clients call.
 //!
-//! Routes live in [`routes`], one module per resource; the booking rules they call live in the
-//! shared domain code (`medsync_core::domain`), which the bot calls too. [`build`] returns an
-//! [`App`] bound to its port, so tests start the very same application the binary runs.
+//! Routes live in [`routes`](mod@routes), one module per resource; the booking rules they call
+//! live in the shared domain code (`medsync_core::domain`), which the bot calls too. [`build`]
+//! returns an [`App`] bound to its port, so tests start the very same application the binary
+//! runs.
 
 pub mod auth;
 pub mod config;

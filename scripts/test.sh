@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the whole test suite, in the order a failure is cheapest to find:
 #
-#   1. cargo fmt --check
+#   1. cargo fmt --check; scripts/check-layers.py (crates depend only downwards, the domain
+#      links no web or Telegram crate, no module circle, every source file under 400 lines)
 #   2. cargo clippy (every target, warnings are errors), then cargo doc (warnings are errors:
 #      a broken intra-doc link fails)
 #   3. cargo deny check bans licenses sources (deny.toml; cargo-deny is installed into
@@ -25,6 +26,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "layers, module circles and file sizes"
+python3 "$root/scripts/check-layers.py"
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use medsync_core::config::{HttpUrl, Secret};
+use medsync_platform::config::{HttpUrl, Secret};
 use teloxide::{ApiError, Bot, RequestError};
 
 /// How long `getUpdates` asks Telegram to hold a poll open while no update comes.

@@ -13,7 +13,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use medsync_core::redis::Redis;
+use medsync_platform::redis::Redis;
 use redis::streams::{StreamId, StreamRangeReply};
 use serde::Serialize;
 

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         default_token: cli.default_token,
     });
     let outcome: anyhow::Result<()> = runtime.block_on(async {
-        let shutdown = medsync_core::shutdown::on_signal();
+        let shutdown = medsync_platform::shutdown::on_signal();
         let listener = tokio::net::TcpListener::bind(cli.listen).await?;
         tracing::info!(addr = %cli.listen, "tgsim listening");
         simulator.serve(listener, shutdown).await?;
@@ -89,7 +89,7 @@ fn healthcheck(listen: SocketAddr) -> ExitCode {
         Ok(rt) => rt,
         Err(_) => return ExitCode::FAILURE,
     };
-    match runtime.block_on(medsync_core::service::probe(&format!(
+    match runtime.block_on(medsync_platform::service::probe(&format!(
         "http://{target}/healthz"
     ))) {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,10 +18,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 use jiff::{SignedDuration, Timestamp};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use medsync_core::config::{FromEnv, Secret};
-use medsync_core::domain::bookings::Actor;
-use medsync_core::domain::sessions;
-use medsync_core::domain::users::Role;
+use medsync_domain::bookings::Actor;
+use medsync_domain::sessions;
+use medsync_domain::users::Role;
+use medsync_platform::config::{FromEnv, Secret};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -184,7 +184,7 @@ impl Tokens {
 
 /// A password nobody has, hashed at start for [`AppState::dummy_hash`].
 pub fn dummy_password() -> String {
-    medsync_core::domain::sessions::random_token()
+    medsync_domain::sessions::random_token()
 }
 
 /// The deny-list key of a token id.
@@ -211,7 +211,7 @@ impl CurrentUser {
         Actor {
             user_id: self.claims.sub,
             role: self.claims.role,
-            channel: medsync_core::domain::audit::Channel::Api,
+            channel: medsync_domain::audit::Channel::Api,
         }
     }
 }

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use jiff::SignedDuration;
-use medsync_core::config::{ConfigError, Env, FromEnv, Source};
-use medsync_core::domain::bookings::BookingRules;
-use medsync_core::infra::BaseConfig;
+use medsync_domain::bookings::BookingRules;
+use medsync_platform::config::{ConfigError, Env, FromEnv, Source};
+use medsync_platform::infra::BaseConfig;
 
 use crate::auth::{JwtAlgorithm, SigningSecret};
 use crate::rate_limit::Quota;
@@ -127,7 +127,7 @@ impl Config {
         let max_body: u32 = env.or("MAX_BODY_BYTES", 65_536)?;
         let hash_concurrency: u32 = env.or(
             "PASSWORD_HASH_CONCURRENCY",
-            u32::try_from(medsync_core::password::Hasher::cores()).unwrap_or(1),
+            u32::try_from(medsync_domain::password::Hasher::cores()).unwrap_or(1),
         )?;
         if !(1..=256).contains(&hash_concurrency) {
             return Err(ConfigError {
@@ -148,7 +148,7 @@ impl Config {
             session_max: SignedDuration::from_hours(
                 24 * i64::from(env.or("REFRESH_SESSION_MAX_DAYS", 90_u32)?.max(1)),
             ),
-            booking: BookingRules::from_env(env)?,
+            booking: medsync_platform::config::booking_rules(env)?,
             cors_origins: env.or("CORS_ALLOWED_ORIGINS", Origins::default())?,
             bot_username: env
                 .or(

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use medsync_core::domain::bookings::BookingError;
+use medsync_domain::bookings::BookingError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -124,11 +124,11 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<medsync_core::password::HashError> for ApiError {
-    fn from(e: medsync_core::password::HashError) -> Self {
+impl From<medsync_domain::password::HashError> for ApiError {
+    fn from(e: medsync_domain::password::HashError) -> Self {
         match e {
-            medsync_core::password::HashError::Busy => Self::Unavailable { retry_after: 1 },
-            e @ medsync_core::password::HashError::Failed(_) => Self::Internal(e.into()),
+            medsync_domain::password::HashError::Busy => Self::Unavailable { retry_after: 1 },
+            e @ medsync_domain::password::HashError::Failed(_) => Self::Internal(e.into()),
         }
     }
 }

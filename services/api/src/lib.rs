@@ -1,7 +1,7 @@
 //! The MedSync HTTP API: what the clinic's web and mobile clients call.
 //!
 //! Routes live in [`routes`](mod@routes), one module per resource; the booking rules they call
-//! live in the shared domain code (`medsync_core::domain`), which the bot calls too. [`build`]
+//! live in the shared domain code (`medsync_domain`), which the bot calls too. [`build`]
 //! returns an [`App`] bound to its port, so tests start the very same application the binary
 //! runs.
 
@@ -19,9 +19,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
 use axum::response::{IntoResponse, Response};
-use medsync_core::app::App;
-use medsync_core::infra::Infra;
-use medsync_core::service::Spec;
+use medsync_platform::app::App;
+use medsync_platform::infra::Infra;
+use medsync_platform::service::Spec;
 use serde::Serialize;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -107,7 +107,7 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         config.access_ttl,
     );
     // Verified against when an email is unknown: the same work as for a wrong password.
-    let hasher = medsync_core::password::Hasher::new(config.hash_concurrency, config.hash_wait);
+    let hasher = medsync_domain::password::Hasher::new(config.hash_concurrency, config.hash_wait);
     let dummy_hash = hasher.hash(auth::dummy_password()).await?;
     let state = AppState {
         infra: infra.clone(),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use medsync_core::infra::Infra;
+use medsync_platform::infra::Infra;
 
 use crate::auth::Tokens;
 use crate::config::Config;
@@ -20,5 +20,5 @@ pub struct AppState {
     /// passwords take the same time.
     pub dummy_hash: Arc<String>,
     /// Hashes and verifies passwords, a bounded number at a time.
-    pub hasher: medsync_core::password::Hasher,
+    pub hasher: medsync_domain::password::Hasher,
 }

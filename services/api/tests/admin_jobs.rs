@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn admins_list_jobs_by_status_and_retry_a_dead_one(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let (dead, done) = (Uuid::now_v7(), Uuid::now_v7());

@@ -28,7 +28,7 @@ fn actions(events: &[Value]) -> Vec<&str> {
     actions
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn security_and_booking_events_are_recorded_with_who_what_and_where(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -175,7 +175,7 @@ async fn security_and_booking_events_are_recorded_with_who_what_and_where(
     }
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn only_admins_read_the_audit_trail_and_bad_filters_are_422(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -207,7 +207,7 @@ async fn only_admins_read_the_audit_trail_and_bad_filters_are_422(
     }
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_audit_trail_is_append_only(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     api.patient("someone@clinic.example").await;
@@ -235,7 +235,7 @@ async fn the_audit_trail_is_append_only(p: PgPoolOptions, o: PgConnectOptions) {
     assert_eq!(kept, 1);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_session_ends_after_its_absolute_lifetime_however_often_refreshed(
     p: PgPoolOptions,
     o: PgConnectOptions,

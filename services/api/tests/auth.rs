@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn registering_validates_every_field_at_once(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
 
@@ -36,7 +36,7 @@ async fn registering_validates_every_field_at_once(p: PgPoolOptions, o: PgConnec
     assert_eq!(users, 0);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_too_long_password_is_refused(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let long = "a1".repeat(100);
@@ -53,7 +53,7 @@ async fn a_too_long_password_is_refused(p: PgPoolOptions, o: PgConnectOptions) {
     assert_eq!(answer.body["errors"][0]["field"], "password");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn an_email_registers_once(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     api.patient("pat@clinic.example").await;
@@ -69,7 +69,7 @@ async fn an_email_registers_once(p: PgPoolOptions, o: PgConnectOptions) {
     assert_eq!(again.status, 409);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn unknown_email_and_wrong_password_get_the_same_answer(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -97,7 +97,7 @@ async fn unknown_email_and_wrong_password_get_the_same_answer(
     assert_eq!(wrong.body, unknown.body);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn login_gives_a_jwt_with_the_expected_claims_and_me_works(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -120,7 +120,7 @@ async fn login_gives_a_jwt_with_the_expected_claims_and_me_works(
     assert_eq!(pair["token_type"], "Bearer");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn patch_me_changes_the_profile_and_the_password(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let pair = api.patient("pat@clinic.example").await;
@@ -149,7 +149,7 @@ async fn patch_me_changes_the_profile_and_the_password(p: PgPoolOptions, o: PgCo
     api.login("pat@clinic.example", "new password 2").await;
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn refresh_rotates_and_reuse_revokes_the_whole_family(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let first = api.patient("pat@clinic.example").await;
@@ -186,7 +186,7 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family(p: PgPoolOptions, o:
     );
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn logout_revokes_the_access_token_and_the_refresh_token(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -225,7 +225,7 @@ fn forge(claims: &serde_json::Value, algorithm: Algorithm, key: &[u8]) -> String
     .unwrap()
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn bad_tokens_are_refused_with_401(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let pair = api.patient("pat@clinic.example").await;
@@ -283,7 +283,7 @@ async fn login_from(api: &Api, ip: &str, email: &str, password: &str) -> common:
     .await
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn failed_sign_ins_are_limited_per_account_and_address_with_retry_after(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -330,7 +330,7 @@ async fn failed_sign_ins_are_limited_per_account_and_address_with_retry_after(
     assert_eq!(other.status, 401);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_crowd_of_addresses_guessing_one_account_is_limited_too(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -363,7 +363,7 @@ async fn a_crowd_of_addresses_guessing_one_account_is_limited_too(
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn x_real_ip_is_ignored_unless_proxy_headers_are_trusted(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -387,7 +387,7 @@ async fn x_real_ip_is_ignored_unless_proxy_headers_are_trusted(
     assert_eq!(statuses, [401, 401, 429]);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn login_attempts_are_limited_per_client_address(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn_with(p, o, &[("LOGIN_RATE_LIMIT_PER_IP", "2")]).await;
 
@@ -406,7 +406,7 @@ async fn login_attempts_are_limited_per_client_address(p: PgPoolOptions, o: PgCo
     assert_eq!(statuses, [401, 401, 429]);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_telegram_link_code_is_issued_for_the_signed_in_user(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -456,7 +456,7 @@ async fn register_from(api: &Api, ip: &str, email: &str) -> u16 {
 
 /// Registration costs a password hash and answers whether an email has an account, so it is
 /// limited per client address, per email and overall.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn registrations_are_limited_per_address_per_email_and_overall(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -498,7 +498,7 @@ async fn registrations_are_limited_per_address_per_email_and_overall(
 
 /// With every hashing slot busy past the wait, sign-ins are answered 503 with Retry-After,
 /// quickly, and never 500; the ones that got a slot are answered as usual.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn sign_ins_beyond_the_hashing_slots_get_503_with_retry_after(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -552,7 +552,7 @@ async fn sign_ins_beyond_the_hashing_slots_get_503_with_retry_after(
 }
 
 /// Guesses at the current password (with a stolen access token) are limited like sign-ins.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn current_password_guesses_are_limited(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn_with(p, o, &[("LOGIN_RATE_LIMIT_PER_ACCOUNT", "3")]).await;
     let pair = api.patient("pat@clinic.example").await;
@@ -577,16 +577,16 @@ fn refresh_token(pair: &Value) -> &str {
 
 /// Whoever registered the admin's email first keeps nothing when the operator promotes it:
 /// promotion must be asked for, and it ends every session issued before it.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_pre_claimed_admin_email_is_promoted_only_explicitly_and_loses_its_sessions(
     p: PgPoolOptions,
     o: PgConnectOptions,
 ) {
-    use medsync_core::domain::users::{AdminError, AdminMode, AdminOutcome, Email, ensure_admin};
+    use medsync_domain::users::{AdminError, AdminMode, AdminOutcome, Email, ensure_admin};
     let api = spawn(p, o).await;
     let attacker = api.patient("admin@clinic.example").await;
     let email = Email::parse("admin@clinic.example").unwrap();
-    let hash = medsync_core::password::hash("the operator's password 1".to_owned())
+    let hash = medsync_domain::password::hash("the operator's password 1".to_owned())
         .await
         .unwrap();
     let mut conn = api.db.acquire().await.unwrap();
@@ -624,7 +624,7 @@ async fn a_pre_claimed_admin_email_is_promoted_only_explicitly_and_loses_its_ses
 
 /// A password change ends every other session (refresh and access tokens) and keeps this
 /// one; signing out everywhere ends them all.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_password_change_ends_the_other_sessions_and_logout_all_ends_every_one(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -685,7 +685,7 @@ async fn a_password_change_ends_the_other_sessions_and_logout_all_ends_every_one
     }
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn tokens_of_another_issuer_audience_or_key_id_are_refused(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -729,7 +729,7 @@ async fn tokens_of_another_issuer_audience_or_key_id_are_refused(
     }
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn during_a_key_rotation_the_previous_key_still_verifies(
     p: PgPoolOptions,
     o: PgConnectOptions,

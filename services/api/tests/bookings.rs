@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 async fn job_kinds(db: &sqlx::PgPool, booking: &str) -> Vec<String> {
     let id: Uuid = booking.parse().unwrap();
-    medsync_core::domain::jobs::for_booking(db, id)
+    medsync_domain::jobs::for_booking(db, id)
         .await
         .unwrap()
         .into_iter()
@@ -18,7 +18,7 @@ async fn job_kinds(db: &sqlx::PgPool, booking: &str) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn booking_a_free_slot_creates_it_with_its_jobs(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -53,7 +53,7 @@ async fn booking_a_free_slot_creates_it_with_its_jobs(p: PgPoolOptions, o: PgCon
     assert!(!api.slots(doctor, 3, 4).await.contains(&slot));
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn only_real_slots_can_be_booked(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -85,7 +85,7 @@ async fn only_real_slots_can_be_booked(p: PgPoolOptions, o: PgConnectOptions) {
     assert_eq!(count, 0);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_taken_slot_is_a_409(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -107,7 +107,7 @@ async fn a_taken_slot_is_a_409(p: PgPoolOptions, o: PgConnectOptions) {
     assert_eq!(second.headers["content-type"], "application/problem+json");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn two_hundred_concurrent_bookings_of_one_slot_give_one_201(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -165,7 +165,7 @@ async fn two_hundred_concurrent_bookings_of_one_slot_give_one_201(
     assert_eq!(rows, 1);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn an_idempotency_key_replays_the_first_answer(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -197,7 +197,7 @@ async fn an_idempotency_key_replays_the_first_answer(p: PgPoolOptions, o: PgConn
     assert_eq!(rows, 1);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn bookings_are_visible_to_their_patient_their_doctor_and_admins_only(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -263,7 +263,7 @@ async fn bookings_are_visible_to_their_patient_their_doctor_and_admins_only(
     );
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn cancelling_drops_the_reminders_and_sends_a_notice(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -301,7 +301,7 @@ async fn cancelling_drops_the_reminders_and_sends_a_notice(p: PgPoolOptions, o: 
     assert!(api.slots(doctor, 3, 4).await.contains(&slot));
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn patients_cannot_cancel_late_but_admins_can(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn_with(p, o, &[("CANCELLATION_NOTICE_HOURS", "240")]).await;
     let admin = api.admin().await;
@@ -333,7 +333,7 @@ async fn patients_cannot_cancel_late_but_admins_can(p: PgPoolOptions, o: PgConne
     assert_eq!(by_admin.status, 200);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn only_patients_book(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -373,7 +373,7 @@ async fn only_patients_book(p: PgPoolOptions, o: PgConnectOptions) {
     );
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn visits_beyond_the_horizon_are_a_422(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn_with(p, o, &[("BOOKING_HORIZON_DAYS", "5")]).await;
     let admin = api.admin().await;
@@ -410,7 +410,7 @@ async fn visits_beyond_the_horizon_are_a_422(p: PgPoolOptions, o: PgConnectOptio
     assert_eq!(count, 1);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_patient_holds_at_most_the_cap_of_upcoming_visits(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn_with(p, o, &[("MAX_FUTURE_BOOKINGS_PER_PATIENT", "2")]).await;
     let admin = api.admin().await;

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn admins_edit_the_catalog_and_everyone_reads_it(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -149,7 +149,7 @@ async fn admins_edit_the_catalog_and_everyone_reads_it(p: PgPoolOptions, o: PgCo
     );
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_rbac_matrix_holds(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -223,7 +223,7 @@ async fn the_rbac_matrix_holds(p: PgPoolOptions, o: PgConnectOptions) {
     );
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn overlapping_weekly_hours_are_refused(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -256,7 +256,7 @@ async fn overlapping_weekly_hours_are_refused(p: PgPoolOptions, o: PgConnectOpti
     );
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn time_off_removes_slots(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -293,7 +293,7 @@ async fn time_off_removes_slots(p: PgPoolOptions, o: PgConnectOptions) {
     assert_eq!(api.slots(doctor, 3, 4).await, before);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn slot_ranges_are_checked(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let admin = api.admin().await;
@@ -340,7 +340,7 @@ async fn slot_ranges_are_checked(p: PgPoolOptions, o: PgConnectOptions) {
     assert_eq!(unknown.status, 404);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn slots_follow_the_clinic_clock_across_daylight_saving(
     p: PgPoolOptions,
     o: PgConnectOptions,

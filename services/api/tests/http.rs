@@ -1,6 +1,6 @@
 //! The api over real HTTP, PostgreSQL and Redis.
 
-use medsync_core::testing::{self, TestApp};
+use medsync_testkit::{self as testing, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 mod common;
@@ -11,7 +11,7 @@ async fn spawn(options: &PgConnectOptions) -> TestApp {
     TestApp::spawn(medsync_api::build_with(config, infra).await.unwrap())
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_api_answers_its_version_under_api_v1(_: PgPoolOptions, options: PgConnectOptions) {
     let app = spawn(&options).await;
 
@@ -24,7 +24,7 @@ async fn the_api_answers_its_version_under_api_v1(_: PgPoolOptions, options: PgC
     app.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn healthz_and_readyz_answer_when_postgres_and_redis_do(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -59,7 +59,7 @@ async fn readyz_is_503_naming_postgres_when_it_is_unreachable() {
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn unknown_routes_are_a_404_problem(_: PgPoolOptions, options: PgConnectOptions) {
     let app = spawn(&options).await;
 
@@ -74,7 +74,7 @@ async fn unknown_routes_are_a_404_problem(_: PgPoolOptions, options: PgConnectOp
     assert_eq!(body["status"], 404);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_request_id_is_echoed_or_generated(_: PgPoolOptions, options: PgConnectOptions) {
     let app = spawn(&options).await;
     let client = reqwest::Client::new();
@@ -92,7 +92,7 @@ async fn a_request_id_is_echoed_or_generated(_: PgPoolOptions, options: PgConnec
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn metrics_count_requests_by_route(_: PgPoolOptions, options: PgConnectOptions) {
     let app = spawn(&options).await;
     app.get("/api/v1/version").await;

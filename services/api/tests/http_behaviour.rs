@@ -6,7 +6,7 @@ mod common;
 use common::{spawn, spawn_with};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn malformed_requests_get_problem_answers_not_500s(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
     let url = format!("{}/api/v1/auth/register", api.app.url);
@@ -46,7 +46,7 @@ async fn malformed_requests_get_problem_answers_not_500s(p: PgPoolOptions, o: Pg
     }
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn cors_allows_the_configured_origins_only(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn_with(
         p,
@@ -78,7 +78,7 @@ async fn cors_allows_the_configured_origins_only(p: PgPoolOptions, o: PgConnectO
     assert!(other.headers.get("access-control-allow-origin").is_none());
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_openapi_document_and_its_offline_docs_page_are_served(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -119,7 +119,7 @@ async fn the_openapi_document_and_its_offline_docs_page_are_served(
     assert_eq!(bundle.status, 200);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn without_api_docs_ui_only_the_openapi_document_is_served(
     p: PgPoolOptions,
     o: PgConnectOptions,
@@ -134,7 +134,7 @@ async fn without_api_docs_ui_only_the_openapi_document_is_served(
     assert_eq!(docs.status, 404, "{docs:?}");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn large_answers_are_compressed_when_the_client_accepts_it(
     p: PgPoolOptions,
     o: PgConnectOptions,

@@ -11,13 +11,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan as _};
-use medsync_core::domain::bookings::{
+use medsync_domain::bookings::{
     self, Actor, Booking, BookingError, BookingRules, BookingSource, BookingStatus, ListFilter,
     When,
 };
-use medsync_core::domain::telegram_links::{self, RedeemError};
-use medsync_core::domain::users::{self, Role, User};
-use medsync_core::domain::{catalog, clock, slots};
+use medsync_domain::telegram_links::{self, RedeemError};
+use medsync_domain::users::{self, Role, User};
+use medsync_domain::{catalog, clock, slots};
 use medsync_telegram::{TokenHealth, classify};
 use sqlx::PgPool;
 use teloxide::ApiError;
@@ -960,7 +960,7 @@ impl Conversation {
         let actor = Actor {
             user_id: user.id,
             role: user.role,
-            channel: medsync_core::domain::audit::Channel::Bot,
+            channel: medsync_domain::audit::Channel::Bot,
         };
         let found = match id.parse::<Uuid>() {
             Ok(id) => {
@@ -1024,7 +1024,7 @@ impl Conversation {
         let actor = Actor {
             user_id: user.id,
             role: user.role,
-            channel: medsync_core::domain::audit::Channel::Bot,
+            channel: medsync_domain::audit::Channel::Bot,
         };
         let mut tx = self.db.begin().await?;
         let cancelled = bookings::cancel(

@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use medsync_core::redis::Redis;
+use medsync_platform::redis::Redis;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

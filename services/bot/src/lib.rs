@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use medsync_core::app::App;
-use medsync_core::config::{ConfigError, Env, Seconds, Source, TelegramConfig, TelegramMode};
-use medsync_core::domain::bookings::BookingRules;
-use medsync_core::infra::{BaseConfig, Infra};
-use medsync_core::service::Spec;
+use medsync_domain::bookings::BookingRules;
+use medsync_platform::app::App;
+use medsync_platform::config::{ConfigError, Env, Seconds, Source, TelegramConfig, TelegramMode};
+use medsync_platform::infra::{BaseConfig, Infra};
+use medsync_platform::service::Spec;
 use medsync_telegram::updates::DeadLetters;
 use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
@@ -73,7 +73,7 @@ impl Config {
         Ok(Self {
             base: BaseConfig::from_env(env, &SPEC)?,
             telegram: TelegramConfig::from_env(env)?,
-            rules: BookingRules::from_env(env)?,
+            rules: medsync_platform::config::booking_rules(env)?,
             dialogue_ttl: env
                 .or(
                     "BOT_DIALOGUE_TTL_SECONDS",

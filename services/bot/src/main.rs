@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    medsync_core::service::main(
+    medsync_platform::service::main(
         medsync_bot::SPEC,
         medsync_bot::Config::from_env,
         |config, shutdown| async move { medsync_bot::build(config).await?.run(shutdown).await },

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use medsync_core::redis::Redis;
+use medsync_platform::redis::Redis;
 use medsync_telegram::updates::{DeadLetters, MAX_ATTEMPTS};
 use redis::streams::{
     StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions,

@@ -5,10 +5,10 @@ mod common;
 use std::time::Duration;
 
 use common::{ADA, Sim, TOKEN, clinic, count};
-use medsync_core::testing::{self, RunningBinary, TestApp};
+use medsync_testkit::{self as testing, RunningBinary, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_bot_is_ready_and_stops_on_shutdown(_: PgPoolOptions, options: PgConnectOptions) {
     let config = common::bot_config(
         testing::base_config(&options),
@@ -37,7 +37,7 @@ async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
 
 const BIN: &str = env!("CARGO_BIN_EXE_bot");
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_bot_killed_mid_dialogue_carries_on_and_its_unacknowledged_update_is_not_lost(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -97,7 +97,7 @@ async fn a_bot_killed_mid_dialogue_carries_on_and_its_unacknowledged_update_is_n
     let redis = {
         let mut config = testing::redis_config();
         config.key_prefix = prefix.clone();
-        medsync_core::redis::Redis::connect(&config).unwrap()
+        medsync_platform::redis::Redis::connect(&config).unwrap()
     };
     sim.shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -176,7 +176,7 @@ async fn a_bot_killed_mid_dialogue_carries_on_and_its_unacknowledged_update_is_n
 /// tgsim holds every long poll for the full time the bot asks, as Telegram does. After a
 /// minute of quiet (two polls that ended empty, none cut by the client), a message is answered
 /// at once: no poll counted as a failure, no backoff in the way.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn after_a_quiet_minute_of_long_polls_a_message_is_answered_within_2_s(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -220,7 +220,7 @@ async fn after_a_quiet_minute_of_long_polls_a_message_is_answered_within_2_s(
 /// letter with its try count and error, and polling goes on past it. Once Telegram is fixed,
 /// the next message is answered at once, and the operator's replay (`manage updates replay`)
 /// is handled by the same polling bot.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn in_polling_mode_an_update_failing_every_try_becomes_a_dead_letter_and_polling_goes_on(
     _: PgPoolOptions,
     options: PgConnectOptions,

@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{ADA, Sim, TOKEN, bot_config, buttons, clinic, count, up_to_confirm};
-use medsync_core::domain::bookings::{self, BookingSource};
-use medsync_core::domain::{telegram_links, users};
-use medsync_core::testing::{self, TestApp};
+use medsync_domain::bookings::{self, BookingSource};
+use medsync_domain::{telegram_links, users};
+use medsync_testkit::{self as testing, TestApp};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -26,7 +26,7 @@ async fn polling_bot(options: &PgConnectOptions, sim: &Sim) -> TestApp {
     TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap())
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_patient_books_in_the_dialogue_and_cancels_from_my(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -102,7 +102,7 @@ async fn a_patient_books_in_the_dialogue_and_cancels_from_my(
     bot.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_slot_taken_meanwhile_gets_a_friendly_answer_and_fresh_choices(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -127,9 +127,9 @@ async fn a_slot_taken_meanwhile_gets_a_friendly_answer_and_fresh_choices(
         let mut tx = db.begin().await.unwrap();
         bookings::book(
             &mut tx,
-            &medsync_core::domain::bookings::BookingRules::from_env(
-                &medsync_core::config::Env::new(std::collections::HashMap::<&str, &str>::new()),
-            )
+            &medsync_platform::config::booking_rules(&medsync_platform::config::Env::new(
+                std::collections::HashMap::<&str, &str>::new(),
+            ))
             .unwrap(),
             other.id,
             clinic.doctor,
@@ -162,7 +162,7 @@ async fn a_slot_taken_meanwhile_gets_a_friendly_answer_and_fresh_choices(
     bot.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn start_with_a_link_code_links_the_account_and_stale_buttons_change_nothing(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -237,7 +237,7 @@ async fn start_with_a_link_code_links_the_account_and_stale_buttons_change_nothi
     bot.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn forged_buttons_cannot_book_past_the_horizon_or_the_cap(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -327,7 +327,7 @@ async fn account_with_code(
     (account, code)
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_link_is_declined_expired_or_refused_when_telegram_is_linked_elsewhere(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -385,7 +385,7 @@ async fn a_link_is_declined_expired_or_refused_when_telegram_is_linked_elsewhere
     bot.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn linking_a_telegram_profile_with_bookings_says_they_move_and_moves_them(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -472,10 +472,13 @@ async fn linking_a_telegram_profile_with_bookings_says_they_move_and_moves_them(
 }
 
 /// The webhook service in process, with the bot's Redis prefix.
-async fn webhook(options: &PgConnectOptions, redis: &medsync_core::config::RedisConfig) -> TestApp {
+async fn webhook(
+    options: &PgConnectOptions,
+    redis: &medsync_platform::config::RedisConfig,
+) -> TestApp {
     let mut base = common::base(options);
     base.redis = redis.clone();
-    let env = medsync_core::config::Env::new(std::collections::HashMap::from([
+    let env = medsync_platform::config::Env::new(std::collections::HashMap::from([
         (
             "TELEGRAM_WEBHOOK_SECRET",
             "webhook-secret-of-at-least-32-characters",
@@ -484,7 +487,7 @@ async fn webhook(options: &PgConnectOptions, redis: &medsync_core::config::Redis
     ]));
     let config = medsync_webhook::Config {
         base,
-        telegram: medsync_core::config::TelegramConfig::from_env(&env).unwrap(),
+        telegram: medsync_platform::config::TelegramConfig::from_env(&env).unwrap(),
         stream_maxlen: 10_000,
     };
     let infra = testing::infra(&config.base);
@@ -504,7 +507,7 @@ async fn set_webhook(sim: &Sim, url: &str) {
     assert_eq!(answer["ok"], true, "{answer}");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_same_conversation_in_webhook_mode_through_the_redis_stream(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -616,7 +619,7 @@ impl Relay {
     }
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn with_redis_down_the_webhook_answers_503_and_the_redelivered_update_is_handled(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -638,8 +641,9 @@ async fn with_redis_down_the_webhook_answers_503_and_the_redelivered_update_is_h
     via_relay.set_port(Some(relay.addr.port())).unwrap();
     via_relay.set_host(Some("127.0.0.1")).unwrap();
     let mut webhook_redis = config.base.redis.clone();
-    webhook_redis.url =
-        medsync_core::config::RedisUrl(medsync_core::config::Secret::from(via_relay.as_str()));
+    webhook_redis.url = medsync_platform::config::RedisUrl(medsync_platform::config::Secret::from(
+        via_relay.as_str(),
+    ));
     let webhook = webhook(&options, &webhook_redis).await;
     set_webhook(&sim, &format!("{}/telegram/webhook", webhook.url)).await;
     let infra = testing::infra(&config.base);

@@ -4,9 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use medsync_bot::stream::StreamConsumer;
-use medsync_core::redis::Redis;
-use medsync_core::testing;
+use medsync_platform::redis::Redis;
 use medsync_telegram::updates::DeadLetters;
+use medsync_testkit as testing;
 use tokio_util::sync::CancellationToken;
 
 fn redis() -> Redis {

@@ -2,8 +2,8 @@
 //! existing account.
 
 use anyhow::Context as _;
-use medsync_core::config::DatabaseConfig;
-use medsync_core::domain::users::{self, AdminMode, AdminOutcome};
+use medsync_domain::users::{self, AdminMode, AdminOutcome};
+use medsync_platform::config::DatabaseConfig;
 
 use crate::seed::AdminConfig;
 
@@ -15,8 +15,8 @@ pub async fn create(
     admin: &AdminConfig,
     promote: bool,
 ) -> anyhow::Result<()> {
-    let pool = medsync_core::db::pool(database).context("DATABASE_URL")?;
-    let hash = medsync_core::password::hash(admin.password.expose().to_owned())
+    let pool = medsync_platform::db::pool(database).context("DATABASE_URL")?;
+    let hash = medsync_domain::password::hash(admin.password.expose().to_owned())
         .await
         .context("hashing ADMIN_PASSWORD")?;
     let mode = if promote {

@@ -9,7 +9,7 @@ pub mod updates;
 pub mod wait;
 
 use anyhow::Context as _;
-use medsync_core::config::DatabaseConfig;
+use medsync_platform::config::DatabaseConfig;
 
 /// Applies pending migrations. Two copies started at once are safe: the migrator holds a
 /// PostgreSQL advisory lock, so the second waits, then finds nothing left to apply.
@@ -18,8 +18,8 @@ pub async fn migrate(
     config: &DatabaseConfig,
     app_role: Option<&roles::AppRole>,
 ) -> anyhow::Result<()> {
-    let pool = medsync_core::db::pool(config).context("DATABASE_URL")?;
-    medsync_core::db::migrate(&pool)
+    let pool = medsync_platform::db::pool(config).context("DATABASE_URL")?;
+    medsync_platform::db::migrate(&pool)
         .await
         .context("applying migrations")?;
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use medsync_core::config::{ConfigError, DatabaseConfig, Env, RedisConfig, TelemetryConfig};
-use medsync_core::domain::jobs::JobStatus;
+use medsync_domain::jobs::JobStatus;
 use medsync_manage::{seed, wait};
+use medsync_platform::config::{ConfigError, DatabaseConfig, Env, RedisConfig, TelemetryConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "manage", version, about = "MedSync administration commands")]
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => return config_failure(&e),
     };
-    medsync_core::telemetry::init_logs(&telemetry);
+    medsync_platform::telemetry::init_logs(&telemetry);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

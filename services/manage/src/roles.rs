@@ -8,7 +8,7 @@
 //! may `TRUNCATE` or drop its trigger); the migrations' own table nothing at all.
 
 use anyhow::Context as _;
-use medsync_core::config::{ConfigError, Env, FromEnv, Secret, Source};
+use medsync_platform::config::{ConfigError, Env, FromEnv, Secret, Source};
 use sqlx::PgPool;
 
 /// A PostgreSQL role name we create: lower-case letters, digits and `_`, not starting with a

@@ -2,9 +2,9 @@
 //! name, admin email), so running it on every start changes nothing after the first time.
 
 use anyhow::Context as _;
-use medsync_core::config::{ConfigError, DatabaseConfig, Env, FromEnv, Secret, Source};
-use medsync_core::domain::catalog::{self, WeeklyHours};
-use medsync_core::domain::users::{self, AdminError, AdminMode, AdminOutcome, Email};
+use medsync_domain::catalog::{self, WeeklyHours};
+use medsync_domain::users::{self, AdminError, AdminMode, AdminOutcome, Email};
+use medsync_platform::config::{ConfigError, DatabaseConfig, Env, FromEnv, Secret, Source};
 use time::Time;
 use time::macros::time;
 
@@ -176,7 +176,7 @@ const DOCTORS: &[DemoDoctor] = &[
 /// Upserts the demo clinic (and the admin, when configured) in one transaction. Concurrent
 /// runs are serialised by a transaction-scoped advisory lock.
 pub async fn run(database: &DatabaseConfig, admin: Option<&AdminConfig>) -> anyhow::Result<Report> {
-    let pool = medsync_core::db::pool(database).context("DATABASE_URL")?;
+    let pool = medsync_platform::db::pool(database).context("DATABASE_URL")?;
     let report = seed(&pool, admin).await;
     pool.close().await;
     report
@@ -186,7 +186,7 @@ pub async fn run(database: &DatabaseConfig, admin: Option<&AdminConfig>) -> anyh
 pub async fn seed(pool: &sqlx::PgPool, admin: Option<&AdminConfig>) -> anyhow::Result<Report> {
     let admin_hash = match admin {
         Some(admin) => Some(
-            medsync_core::password::hash(admin.password.expose().to_owned())
+            medsync_domain::password::hash(admin.password.expose().to_owned())
                 .await
                 .context("hashing ADMIN_PASSWORD")?,
         ),

@@ -1,7 +1,7 @@
 //! `manage set-webhook`: tell the Bot API where to post updates.
 
 use anyhow::Context as _;
-use medsync_core::config::{ConfigError, Env, HttpUrl, Secret, Source, TelegramConfig};
+use medsync_platform::config::{ConfigError, Env, HttpUrl, Secret, Source, TelegramConfig};
 use teloxide::prelude::*;
 use teloxide::types::AllowedUpdate;
 

@@ -2,8 +2,8 @@
 //! them back for the bot, or discard them. See `medsync_telegram::updates`.
 
 use anyhow::Context as _;
-use medsync_core::config::RedisConfig;
-use medsync_core::redis::Redis;
+use medsync_platform::config::RedisConfig;
+use medsync_platform::redis::Redis;
 use medsync_telegram::updates::{DeadLetter, DeadLetters};
 
 /// Which dead letters a command acts on.

@@ -3,9 +3,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use medsync_core::config::{DatabaseConfig, RedisConfig};
-use medsync_core::health::Readiness;
-use medsync_core::redis::Redis;
+use medsync_platform::config::{DatabaseConfig, RedisConfig};
+use medsync_platform::health::Readiness;
+use medsync_platform::redis::Redis;
 use sqlx::PgPool;
 
 /// Checks both dependencies every second until both answer (and, with `schema`, until every
@@ -21,7 +21,7 @@ pub async fn until_ready(
     timeout: Duration,
     schema: bool,
 ) -> anyhow::Result<()> {
-    let pool = medsync_core::db::pool(database).context("DATABASE_URL")?;
+    let pool = medsync_platform::db::pool(database).context("DATABASE_URL")?;
     let redis = Redis::connect(redis).context("REDIS_URL")?;
     let readiness = Readiness::new(pool.clone(), redis);
     let started = Instant::now();
@@ -39,7 +39,7 @@ pub async fn until_ready(
                 Ok(missing) => why.push(format!(
                     "the schema ({} of {} migrations not applied, the first {})",
                     missing.len(),
-                    medsync_core::db::MIGRATOR.iter().count(),
+                    medsync_domain::MIGRATOR.iter().count(),
                     missing[0]
                 )),
                 Err(error) => why.push(format!("the schema ({error})")),
@@ -77,7 +77,7 @@ async fn missing_migrations(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
         Err(e) => return Err(e),
     };
-    Ok(medsync_core::db::MIGRATOR
+    Ok(medsync_domain::MIGRATOR
         .iter()
         .map(|m| m.version)
         .filter(|version| applied.binary_search(version).is_err())

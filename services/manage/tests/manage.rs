@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use medsync_core::config::{DatabaseConfig, DatabaseUrl, Secret};
-use medsync_core::domain::users::Email;
-use medsync_core::testing;
+use medsync_domain::users::Email;
 use medsync_manage::seed::{self, AdminConfig};
+use medsync_platform::config::{DatabaseConfig, DatabaseUrl, Secret};
+use medsync_testkit as testing;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -41,7 +41,7 @@ async fn two_migrations_started_at_once_both_succeed(
     first.unwrap();
     second.unwrap();
     let applied = count(&pool, "_sqlx_migrations").await;
-    assert_eq!(applied, medsync_core::db::MIGRATOR.iter().count() as i64);
+    assert_eq!(applied, medsync_domain::MIGRATOR.iter().count() as i64);
     assert_eq!(count(&pool, "bookings").await, 0);
 }
 
@@ -118,7 +118,7 @@ async fn migrate_makes_the_services_role_with_rows_only_and_a_statement_timeout(
     assert_eq!(kept, 1);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn seeding_twice_leaves_the_same_clinic(pool: PgPool) {
     let admin = AdminConfig {
         email: Email::parse("Admin@Clinic.Example").unwrap(),
@@ -157,13 +157,13 @@ async fn seeding_twice_leaves_the_same_clinic(pool: PgPool) {
     .unwrap();
     assert_eq!(role, "admin");
     assert!(
-        medsync_core::password::verify("a long enough password".to_owned(), hash)
+        medsync_domain::password::verify("a long enough password".to_owned(), hash)
             .await
             .unwrap()
     );
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn seeding_never_promotes_an_existing_account(pool: PgPool) {
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, name, role)
@@ -307,7 +307,7 @@ fn seed_refuses_an_admin_email_without_a_password() {
     assert!(stderr.contains("ADMIN_PASSWORD is not set"), "{stderr}");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn create_admin_creates_and_promotes_only_with_promote(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -384,7 +384,7 @@ async fn set_webhook_registers_the_url_secret_and_update_types() {
         .await
         .unwrap();
     let api = format!("http://{addr}");
-    let env = medsync_core::config::Env::new(HashMap::from([
+    let env = medsync_platform::config::Env::new(HashMap::from([
         ("TELEGRAM_BOT_TOKEN", "4242:webhook-test"),
         ("TELEGRAM_API_URL", api.as_str()),
         (
@@ -438,7 +438,7 @@ fn set_webhook_names_what_is_missing() {
     );
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn jobs_lists_by_status_and_retries_a_dead_job(_: PgPoolOptions, options: PgConnectOptions) {
     let url = testing::database_url(&options);
     let pool = PgPoolOptions::new().connect_with(options).await.unwrap();
@@ -508,7 +508,7 @@ async fn jobs_lists_by_status_and_retries_a_dead_job(_: PgPoolOptions, options: 
 async fn updates_lists_replays_and_discards_dead_letters_without_showing_their_text() {
     use medsync_telegram::updates::DeadLetters;
     let config = testing::redis_config();
-    let redis = medsync_core::redis::Redis::connect(&config).unwrap();
+    let redis = medsync_platform::redis::Redis::connect(&config).unwrap();
     let dead = DeadLetters::new(&redis);
     let update = |id: i64| {
         format!(

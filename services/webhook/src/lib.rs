@@ -21,11 +21,11 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use medsync_core::app::App;
-use medsync_core::config::{ConfigError, Env, Source, TelegramConfig};
-use medsync_core::infra::{BaseConfig, Infra};
-use medsync_core::redis::Redis;
-use medsync_core::service::Spec;
+use medsync_platform::app::App;
+use medsync_platform::config::{ConfigError, Env, Source, TelegramConfig};
+use medsync_platform::infra::{BaseConfig, Infra};
+use medsync_platform::redis::Redis;
+use medsync_platform::service::Spec;
 use subtle::ConstantTimeEq;
 
 /// The webhook service.

@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use medsync_core::config::{Env, TelegramConfig};
-use medsync_core::infra::Infra;
-use medsync_core::redis::Redis;
-use medsync_core::testing::{self, TestApp};
+use medsync_platform::config::{Env, TelegramConfig};
+use medsync_platform::infra::Infra;
+use medsync_platform::redis::Redis;
+use medsync_testkit::{self as testing, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 const SECRET: &str = "test-webhook-secret-of-32-characters-or-more";
@@ -54,7 +54,7 @@ async fn stream_len(redis: &Redis) -> i64 {
 
 const UPDATE: &str = r#"{"update_id": 1001, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}, "text": "/start"}}"#;
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn an_update_is_handed_to_the_stream_once_however_often_it_comes(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -78,7 +78,7 @@ async fn an_update_is_handed_to_the_stream_once_however_often_it_comes(
     assert_eq!(stored, UPDATE);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_wrong_or_missing_secret_is_401_and_stores_nothing(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -96,7 +96,7 @@ async fn a_wrong_or_missing_secret_is_401_and_stores_nothing(
     assert_eq!(stream_len(&redis).await, 1);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn what_is_not_an_update_is_400_and_oversized_bodies_413(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -116,7 +116,7 @@ async fn what_is_not_an_update_is_400_and_oversized_bodies_413(
     assert_eq!(stream_len(&redis).await, 0);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn with_redis_unreachable_the_answer_is_503_so_telegram_redelivers(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -131,7 +131,7 @@ async fn with_redis_unreachable_the_answer_is_503_so_telegram_redelivers(
     assert_eq!(deliver(&app, Some(SECRET), UPDATE).await, 503);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_webhook_is_ready_and_stops_on_shutdown(_: PgPoolOptions, options: PgConnectOptions) {
     let (app, _) = spawn(&options).await;
 

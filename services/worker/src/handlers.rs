@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use medsync_core::domain::bookings::{self, Booking, BookingStatus};
-use medsync_core::domain::clock;
-use medsync_core::domain::jobs::{self, BookingPayload, Claimed, Job, ReminderPayload};
+use medsync_domain::bookings::{self, Booking, BookingStatus};
+use medsync_domain::clock;
+use medsync_domain::jobs::{self, BookingPayload, Claimed, Job, ReminderPayload};
 use medsync_telegram::{Failure, TokenHealth, classify};
 use sqlx::PgPool;
 use teloxide::adaptors::Throttle;

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use medsync_core::app::App;
-use medsync_core::config::{ConfigError, Env, Seconds, Source, TelegramConfig};
-use medsync_core::domain::bookings::BookingRules;
-use medsync_core::domain::jobs;
-use medsync_core::infra::{BaseConfig, Infra};
-use medsync_core::service::Spec;
+use medsync_domain::bookings::BookingRules;
+use medsync_domain::jobs;
+use medsync_platform::app::App;
+use medsync_platform::config::{ConfigError, Env, Seconds, Source, TelegramConfig};
+use medsync_platform::infra::{BaseConfig, Infra};
+use medsync_platform::service::Spec;
 use sqlx::PgPool;
 use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::{Limits, Settings};
@@ -90,7 +90,7 @@ impl Config {
             base,
             stats_interval: seconds("WORKER_STATS_INTERVAL_SECONDS", 15, 1)?,
             telegram: TelegramConfig::from_env(env)?,
-            rules: BookingRules::from_env(env)?,
+            rules: medsync_platform::config::booking_rules(env)?,
             worker_id: env.or(
                 "WORKER_ID",
                 format!(

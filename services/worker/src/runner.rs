@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use medsync_core::domain::jobs::{self, Claimed, JobStatus};
+use medsync_domain::jobs::{self, Claimed, JobStatus};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;

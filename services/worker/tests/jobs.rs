@@ -9,12 +9,12 @@ use common::{
     Sim, TOKEN, config, counter, job, noop_jobs, pool, telegram_patient, wait_until, worker,
 };
 use jiff::Timestamp;
-use medsync_core::config::Env;
-use medsync_core::domain::bookings::{self, Actor, BookingRules, BookingSource};
-use medsync_core::domain::clock;
-use medsync_core::domain::jobs::{self, Job, ReminderPayload};
-use medsync_core::domain::users::Role;
-use medsync_core::testing::{self, RunningBinary, TestApp};
+use medsync_domain::bookings::{self, Actor, BookingRules, BookingSource};
+use medsync_domain::clock;
+use medsync_domain::jobs::{self, Job, ReminderPayload};
+use medsync_domain::users::Role;
+use medsync_platform::config::Env;
+use medsync_testkit::{self as testing, RunningBinary, TestApp};
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -24,7 +24,8 @@ const PATIENT_CHAT: i64 = 4242;
 const BERLIN: &str = "Europe/Berlin";
 
 fn rules() -> BookingRules {
-    BookingRules::from_env(&Env::new(HashMap::from([("CLINIC_TIMEZONE", BERLIN)]))).unwrap()
+    medsync_platform::config::booking_rules(&Env::new(HashMap::from([("CLINIC_TIMEZONE", BERLIN)])))
+        .unwrap()
 }
 
 /// Books the first free slot at least two days ahead for `patient`, as the API does.
@@ -37,12 +38,11 @@ async fn book(db: &PgPool, patient: Uuid, doctor: Uuid) -> bookings::Booking {
         .checked_add(jiff::SignedDuration::from_hours(48))
         .unwrap();
     let mut tx = db.begin().await.unwrap();
-    let calendar = medsync_core::domain::slots::load_calendar(&mut tx, doctor, from, to)
+    let calendar = medsync_domain::slots::load_calendar(&mut tx, doctor, from, to)
         .await
         .unwrap()
         .unwrap();
-    let slot =
-        medsync_core::domain::slots::free_slots(&calendar, &rules().timezone, from, to, now)[0];
+    let slot = medsync_domain::slots::free_slots(&calendar, &rules().timezone, from, to, now)[0];
     let booking = bookings::book(
         &mut tx,
         &rules(),
@@ -58,7 +58,7 @@ async fn book(db: &PgPool, patient: Uuid, doctor: Uuid) -> bookings::Booking {
     booking
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -158,8 +158,8 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
         ]));
         let config = medsync_bot::Config {
             base: testing::base_config(&options),
-            telegram: medsync_core::config::TelegramConfig::from_env(&env).unwrap(),
-            rules: BookingRules::from_env(&env).unwrap(),
+            telegram: medsync_platform::config::TelegramConfig::from_env(&env).unwrap(),
+            rules: medsync_platform::config::booking_rules(&env).unwrap(),
             dialogue_ttl: Duration::from_secs(600),
             booking_days: 14,
             claim_idle: Duration::from_secs(60),
@@ -220,7 +220,7 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     worker.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminders(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -317,7 +317,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
         let actor = Actor {
             user_id: patient,
             role: Role::Patient,
-            channel: medsync_core::domain::audit::Channel::Api,
+            channel: medsync_domain::audit::Channel::Api,
         };
         bookings::cancel(&mut tx, &rules(), booking.id, actor, Timestamp::now())
             .await
@@ -356,7 +356,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
     worker.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_failing_job_backs_off_dies_and_runs_again_when_retried(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -473,7 +473,7 @@ async fn a_failing_job_backs_off_dies_and_runs_again_when_retried(
     api.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_blocked_bot_ends_the_job_with_a_note_and_429_puts_it_off(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -538,7 +538,7 @@ async fn a_blocked_bot_ends_the_job_with_a_note_and_429_puts_it_off(
     worker.stop().await.unwrap();
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn shutdown_puts_unfinished_jobs_back_and_clean_up_runs_once_at_a_time(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -650,7 +650,7 @@ async fn start_worker(
     RunningBinary::start(BIN, "WORKER_LISTEN_ADDR", &vars).await
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_job_of_a_worker_killed_mid_job_runs_again_elsewhere_after_the_lease(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -688,7 +688,7 @@ async fn a_job_of_a_worker_killed_mid_job_runs_again_elsewhere_after_the_lease(
     drop(second);
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn two_workers_drain_ten_thousand_jobs_each_exactly_once(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -766,7 +766,7 @@ async fn confirmation_of(
 /// API's JSON and a proxy's HTML page are retried; "Too Many Requests" without a
 /// `retry_after` is retried with backoff, with one in its text is waited out. None of them
 /// ends a notification as "succeeded" without sending it.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn telegram_failures_are_retried_by_their_class_and_a_refused_token_fails_readiness(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -890,7 +890,7 @@ async fn telegram_failures_are_retried_by_their_class_and_a_refused_token_fails_
 /// A job whose handler panics every time fails each attempt like any error, ends `dead`
 /// after `max_attempts` with the panic's message, and the lane that ran it goes on to the
 /// next job; the worker stays ready throughout.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_job_that_panics_every_time_ends_dead_and_its_lane_goes_on(
     _: PgPoolOptions,
     options: PgConnectOptions,
@@ -947,7 +947,7 @@ async fn a_job_that_panics_every_time_ends_dead_and_its_lane_goes_on(
 /// A job that takes its worker down every time (SIGKILL while it runs): each expired lease
 /// counts as an attempt, and once the last allowed one expires the next worker marks it
 /// `dead` instead of running it again.
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_job_whose_worker_is_killed_every_time_ends_dead(
     _: PgPoolOptions,
     options: PgConnectOptions,

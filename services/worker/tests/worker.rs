@@ -4,10 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use medsync_core::testing::{self, TestApp};
+use medsync_testkit::{self as testing, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_worker_is_ready_and_publishes_the_queue_depth(
     pool_options: PgPoolOptions,
     options: PgConnectOptions,

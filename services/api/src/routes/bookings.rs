@@ -5,12 +5,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
-use medsync_core::domain::bookings::{
-    self, Booking, BookingSource, BookingStatus, ListFilter, When,
-};
-use medsync_core::domain::clock::{parse_rfc3339, rfc3339_in};
-use medsync_core::domain::idempotency::{self, Claim};
-use medsync_core::domain::users::Role;
+use medsync_domain::bookings::{self, Booking, BookingSource, BookingStatus, ListFilter, When};
+use medsync_domain::clock::{parse_rfc3339, rfc3339_in};
+use medsync_domain::idempotency::{self, Claim};
+use medsync_domain::users::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use medsync_core::domain::catalog::{
+use medsync_domain::catalog::{
     self, CatalogError, Doctor, DoctorChange, Specialty, TimeOff, WeeklyHours,
 };
-use medsync_core::domain::clock::{parse_rfc3339, rfc3339_in};
+use medsync_domain::clock::{parse_rfc3339, rfc3339_in};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -409,7 +409,7 @@ pub struct DoctorInput {
 fn doctor_change(input: &DoctorInput, creating: bool) -> Result<DoctorChange, ApiError> {
     let mut fields = Fields::default();
     let name = match (&input.name, creating) {
-        (Some(n), _) => fields.check("name", medsync_core::domain::users::parse_name(n)),
+        (Some(n), _) => fields.check("name", medsync_domain::users::parse_name(n)),
         (None, true) => fields.check::<String>("name", Err("is required")),
         (None, false) => None,
     };

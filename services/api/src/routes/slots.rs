@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
-use medsync_core::domain::clock::{parse_rfc3339, rfc3339_in};
-use medsync_core::domain::slots;
+use medsync_domain::clock::{parse_rfc3339, rfc3339_in};
+use medsync_domain::slots;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

@@ -2,9 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use medsync_core::domain::audit;
-use medsync_core::domain::sessions;
-use medsync_core::domain::users::{self, Password, ProfileChange, Role, User};
+use medsync_domain::audit;
+use medsync_domain::sessions;
+use medsync_domain::users::{self, Password, ProfileChange, Role, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

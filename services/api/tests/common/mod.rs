@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use medsync_core::config::Env;
-use medsync_core::testing::{self, TestApp};
+use medsync_platform::config::Env;
+use medsync_testkit::{self as testing, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -151,17 +151,17 @@ impl Api {
 
     /// An admin (made as `manage seed` does) and its token pair.
     pub async fn admin(&self) -> Value {
-        let email = medsync_core::domain::users::Email::parse("admin@clinic.example").unwrap();
-        let hash = medsync_core::password::hash("admin password 1".to_owned())
+        let email = medsync_domain::users::Email::parse("admin@clinic.example").unwrap();
+        let hash = medsync_domain::password::hash("admin password 1".to_owned())
             .await
             .unwrap();
         let mut conn = self.db.acquire().await.unwrap();
-        medsync_core::domain::users::ensure_admin(
+        medsync_domain::users::ensure_admin(
             &mut conn,
             &email,
             "Admin",
             &hash,
-            medsync_core::domain::users::AdminMode::CreateOnly,
+            medsync_domain::users::AdminMode::CreateOnly,
         )
         .await
         .unwrap();
@@ -243,7 +243,7 @@ pub fn enc(value: &str) -> String {
 pub async fn access_token(db: &PgPool, user_id: Uuid, role: &str) -> String {
     let now = jiff::Timestamp::now();
     let mut conn = db.acquire().await.unwrap();
-    let session = medsync_core::domain::sessions::issue(
+    let session = medsync_domain::sessions::issue(
         &mut conn,
         user_id,
         None,
@@ -253,9 +253,9 @@ pub async fn access_token(db: &PgPool, user_id: Uuid, role: &str) -> String {
     .await
     .unwrap();
     let role = match role {
-        "admin" => medsync_core::domain::users::Role::Admin,
-        "doctor" => medsync_core::domain::users::Role::Doctor,
-        _ => medsync_core::domain::users::Role::Patient,
+        "admin" => medsync_domain::users::Role::Admin,
+        "doctor" => medsync_domain::users::Role::Doctor,
+        _ => medsync_domain::users::Role::Patient,
     };
     let tokens = medsync_api::auth::Tokens::new(
         &medsync_api::auth::SigningSecret(SECRET_KEY.into()),

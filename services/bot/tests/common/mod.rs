@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use medsync_core::config::{Env, TelegramConfig};
-use medsync_core::domain::bookings::BookingRules;
-use medsync_core::infra::BaseConfig;
-use medsync_core::testing;
+use medsync_platform::config::{Env, TelegramConfig};
+use medsync_platform::infra::BaseConfig;
+use medsync_testkit as testing;
 use medsync_tgsim::{Options, Simulator};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -219,7 +218,7 @@ pub fn bot_config(base: BaseConfig, api_url: &str, mode: &str) -> medsync_bot::C
     medsync_bot::Config {
         base,
         telegram: TelegramConfig::from_env(&env).unwrap(),
-        rules: BookingRules::from_env(&env).unwrap(),
+        rules: medsync_platform::config::booking_rules(&env).unwrap(),
         dialogue_ttl: Duration::from_secs(600),
         booking_days: 14,
         claim_idle: Duration::from_secs(1),

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use medsync_core::config::Env;
-use medsync_core::testing::{self, TestApp};
+use medsync_platform::config::Env;
+use medsync_testkit::{self as testing, TestApp};
 use medsync_tgsim::{Options, Simulator};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -101,7 +101,7 @@ impl Sim {
 /// A Telegram-only patient (chat id = Telegram user id).
 pub async fn telegram_patient(db: &PgPool, telegram_id: i64, name: &str) -> Uuid {
     let mut conn = db.acquire().await.unwrap();
-    medsync_core::domain::users::telegram_patient(&mut conn, telegram_id, name)
+    medsync_domain::users::telegram_patient(&mut conn, telegram_id, name)
         .await
         .unwrap()
         .id
@@ -177,17 +177,17 @@ pub async fn api(options: &PgConnectOptions) -> TestApp {
 
 /// An admin account (as `manage create-admin` makes it) and its access token.
 pub async fn admin_token(db: &PgPool, api: &TestApp) -> String {
-    let email = medsync_core::domain::users::Email::parse("admin@clinic.example").unwrap();
-    let hash = medsync_core::password::hash("admin password 1".to_owned())
+    let email = medsync_domain::users::Email::parse("admin@clinic.example").unwrap();
+    let hash = medsync_domain::password::hash("admin password 1".to_owned())
         .await
         .unwrap();
     let mut conn = db.acquire().await.unwrap();
-    medsync_core::domain::users::ensure_admin(
+    medsync_domain::users::ensure_admin(
         &mut conn,
         &email,
         "Admin",
         &hash,
-        medsync_core::domain::users::AdminMode::CreateOnly,
+        medsync_domain::users::AdminMode::CreateOnly,
     )
     .await
     .unwrap();

@@ -1,14 +1,11 @@
 //! PostgreSQL: the pool and the embedded migrations.
 
 use sqlx::PgPool;
-use sqlx::migrate::Migrator;
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 
 use crate::config::DatabaseConfig;
-
-/// The migrations in `migrations/`, compiled into every binary that needs them.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// A pool that connects on first use, so a service starts (and reports "not ready") while
 /// PostgreSQL is still coming up, instead of crash-looping.
@@ -34,5 +31,5 @@ fn application_name() -> &'static str {
 /// Applies pending migrations. Safe to run from several processes at once: sqlx holds a
 /// PostgreSQL advisory lock for the duration, so the second waits and then finds nothing to do.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+    medsync_domain::MIGRATOR.run(pool).await
 }

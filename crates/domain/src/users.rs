@@ -49,13 +49,6 @@ impl Email {
     }
 }
 
-impl crate::config::FromEnv for Email {
-    const EXPECTED: &'static str = "an email address such as admin@clinic.example";
-    fn parse_env(raw: &str) -> Result<Self, String> {
-        Self::parse(raw).map_err(str::to_owned)
-    }
-}
-
 /// What [`ensure_admin`] may do to an account that already holds the admin's email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminMode {

@@ -6,8 +6,6 @@
 //! both succeed. The booking's jobs (confirmation now, reminders before the visit) are enqueued
 //! in the same transaction.
 
-use std::num::NonZeroU32;
-
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -455,56 +453,4 @@ pub enum ListFilter {
     DoctorUser(Uuid),
     /// Everyone's (admins).
     All,
-}
-
-/// A list of durations such as `24h,2h` or `90m` (`REMINDER_OFFSETS`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Durations(pub Vec<SignedDuration>);
-
-impl crate::config::FromEnv for Durations {
-    const EXPECTED: &'static str = "comma-separated durations such as 24h,2h or 90m (may be empty)";
-    fn parse_env(raw: &str) -> Result<Self, String> {
-        raw.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| match s.parse::<SignedDuration>() {
-                Ok(d) if d.is_positive() => Ok(d),
-                _ => Err(format!("{s:?} is not a positive duration")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
-    }
-}
-
-impl BookingRules {
-    /// `CLINIC_TIMEZONE` (default UTC), `REMINDER_OFFSETS` (default `24h,2h`),
-    /// `CANCELLATION_NOTICE_HOURS` (default 24), `BOOKING_HORIZON_DAYS` (default 90, at least
-    /// 1), `MAX_FUTURE_BOOKINGS_PER_PATIENT` (default 5, at least 1).
-    pub fn from_env<S: crate::config::Source>(
-        env: &crate::config::Env<S>,
-    ) -> Result<Self, crate::config::ConfigError> {
-        let timezone = env
-            .optional::<super::clock::ClinicTimeZone>("CLINIC_TIMEZONE")?
-            .map_or(TimeZone::UTC, |tz| tz.0);
-        let reminders = env.or(
-            "REMINDER_OFFSETS",
-            Durations(vec![
-                SignedDuration::from_hours(24),
-                SignedDuration::from_hours(2),
-            ]),
-        )?;
-        let notice: u32 = env.or("CANCELLATION_NOTICE_HOURS", 24)?;
-        let horizon = env.or("BOOKING_HORIZON_DAYS", NonZeroU32::MIN.saturating_add(89))?;
-        let cap = env.or(
-            "MAX_FUTURE_BOOKINGS_PER_PATIENT",
-            NonZeroU32::MIN.saturating_add(4),
-        )?;
-        Ok(Self {
-            timezone,
-            reminder_offsets: reminders.0,
-            cancellation_notice: SignedDuration::from_hours(i64::from(notice)),
-            horizon_days: horizon.get(),
-            max_future_bookings: cap.get(),
-        })
-    }
 }

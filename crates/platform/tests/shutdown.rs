@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use medsync_core::config::HttpConfig;
-use medsync_core::http::Server;
+use medsync_platform::config::HttpConfig;
+use medsync_platform::http::Server;
 use tokio_util::sync::CancellationToken;
 
 fn config(grace: Duration) -> HttpConfig {

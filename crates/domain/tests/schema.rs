@@ -1,6 +1,6 @@
 //! The schema's invariants, enforced by PostgreSQL itself.
 
-use medsync_core::domain::catalog::{self, WeeklyHours};
+use medsync_domain::catalog::{self, WeeklyHours};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use time::macros::{datetime, time};
@@ -55,7 +55,7 @@ fn constraint(error: &sqlx::Error) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn overlapping_bookings_of_one_doctor_are_refused_by_the_database(pool: PgPool) {
     let dr = doctor(&pool, "Dr. One").await;
     let (a, b) = (patient(&pool).await, patient(&pool).await);
@@ -79,7 +79,7 @@ async fn overlapping_bookings_of_one_doctor_are_refused_by_the_database(pool: Pg
     assert!(adjacent.is_ok(), "{adjacent:?}");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_cancelled_booking_frees_its_slot_and_other_doctors_are_independent(pool: PgPool) {
     let (one, two) = (
         doctor(&pool, "Dr. One").await,
@@ -100,7 +100,7 @@ async fn a_cancelled_booking_frees_its_slot_and_other_doctors_are_independent(po
     assert!(rebooked.is_ok(), "{rebooked:?}");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn concurrent_bookings_of_one_slot_leave_exactly_one(pool: PgPool) {
     let dr = doctor(&pool, "Dr. Busy").await;
     let mut patients = Vec::new();
@@ -122,7 +122,7 @@ async fn concurrent_bookings_of_one_slot_leave_exactly_one(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn overlapping_hours_on_one_weekday_are_refused(pool: PgPool) {
     let dr = doctor(&pool, "Dr. Hours").await;
     let mut conn = pool.acquire().await.unwrap();
@@ -146,7 +146,7 @@ async fn overlapping_hours_on_one_weekday_are_refused(pool: PgPool) {
     assert!(error.as_database_error().is_some(), "{error}");
 }
 
-#[sqlx::test(migrator = "medsync_core::db::MIGRATOR")]
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn an_account_must_have_a_way_to_sign_in(pool: PgPool) {
     let error = sqlx::query(
         "INSERT INTO users (id, email, name) VALUES ($1, 'a@b.example', 'No password')",

@@ -8,8 +8,6 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use time::OffsetDateTime;
 
-use crate::config::FromEnv;
-
 /// An instant as sqlx stores it.
 pub fn to_db(ts: Timestamp) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(ts.as_nanosecond())
@@ -41,17 +39,4 @@ pub fn parse_rfc3339(raw: &str) -> Result<Timestamp, String> {
     raw.parse::<Timestamp>().map_err(|_| {
         "an RFC 3339 date-time with an offset, e.g. 2030-01-07T09:00:00+01:00".to_owned()
     })
-}
-
-/// The clinic's IANA time zone (`CLINIC_TIMEZONE`, e.g. `Europe/Berlin`).
-#[derive(Debug, Clone)]
-pub struct ClinicTimeZone(pub TimeZone);
-
-impl FromEnv for ClinicTimeZone {
-    const EXPECTED: &'static str = "an IANA time zone name such as Europe/Berlin or UTC";
-    fn parse_env(raw: &str) -> Result<Self, String> {
-        TimeZone::get(raw)
-            .map(Self)
-            .map_err(|_| "unknown time zone".to_owned())
-    }
 }

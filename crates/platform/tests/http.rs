@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use medsync_core::config::HttpConfig;
-use medsync_core::http::{Server, layered};
+use medsync_platform::config::HttpConfig;
+use medsync_platform::http::{Server, layered};
 use tokio_util::sync::CancellationToken;
 
 async fn serve(router: Router) -> (String, CancellationToken) {

@@ -11,10 +11,12 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::config::{DatabaseConfig, DatabaseUrl, HttpConfig, RedisConfig, RedisUrl, Secret};
-use crate::infra::{BaseConfig, Infra};
-use crate::redis::Redis;
+use medsync_platform::app::App;
+use medsync_platform::config::{
+    DatabaseConfig, DatabaseUrl, HttpConfig, RedisConfig, RedisUrl, Secret,
+};
+use medsync_platform::infra::{BaseConfig, Infra};
+use medsync_platform::redis::Redis;
 
 fn env_url(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -212,7 +214,7 @@ impl RunningBinary {
             listen_var,
         };
         for _ in 0..100 {
-            if crate::service::probe(&format!("http://{addr}/healthz"))
+            if medsync_platform::service::probe(&format!("http://{addr}/healthz"))
                 .await
                 .is_ok()
             {
@@ -294,7 +296,7 @@ pub async fn assert_binary_lifecycle(path: &str, listen_var: &'static str, extra
 /// A clinic open every day, 08:00–20:00 UTC, so that tomorrow always has free slots: the
 /// specialty "Cardiology" and its doctor "Dr. Ada Heart" (30-minute slots). Returns their ids.
 pub async fn clinic_open_every_day(db: &sqlx::PgPool) -> (uuid::Uuid, uuid::Uuid) {
-    use crate::domain::catalog::{self, WeeklyHours};
+    use medsync_domain::catalog::{self, WeeklyHours};
     let mut conn = db.acquire().await.expect("a connection");
     let specialty = catalog::upsert_specialty(&mut conn, "cardiology", "Cardiology", "Hearts")
         .await

@@ -1,0 +1,20 @@
+//! The clinic's domain: the rules and the SQL that keeps them, next to the types it returns.
+//! Services translate HTTP requests or chat messages into calls of these functions; nothing
+//! here knows about HTTP, Telegram, the command line or the environment (its `Cargo.toml`
+//! names no such crate), and no other crate of the workspace holds SQL of the clinic's tables.
+
+pub mod audit;
+pub mod bookings;
+pub mod catalog;
+pub mod clock;
+pub mod idempotency;
+pub mod jobs;
+pub mod password;
+pub mod sessions;
+pub mod slots;
+pub mod telegram_links;
+pub mod users;
+
+/// The migrations in `migrations/`: the schema these functions' SQL is written against,
+/// compiled into every binary that needs it.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

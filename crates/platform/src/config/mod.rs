@@ -1,0 +1,259 @@
+//! Typed configuration, read from the environment once at start.
+//!
+//! Every service describes what it needs as a struct made of the pieces below
+//! ([`HttpConfig`], [`DatabaseConfig`], [`RedisConfig`], [`TelemetryConfig`],
+//! [`TelegramConfig`]) and builds it with [`Env`]. A missing or malformed variable stops the
+//! service with a [`ConfigError`] that names the variable and says what is expected; the value
+//! of a secret variable is never repeated in that message, nor in `Debug` output.
+//!
+//! Why not a configuration crate: `envy`/`figment` report serde errors ("invalid type: string,
+//! expected u16") that name neither the variable nor what a valid value looks like, and print
+//! the offending value, secrets included. The few lines here do what crates.io does in its own
+//! `config` module: one helper per shape of variable, each failure worded for an operator.
+
+mod clinic;
+mod service;
+mod telegram;
+
+pub use clinic::{ClinicTimeZone, Durations, booking_rules};
+pub use service::{
+    DatabaseConfig, DatabaseUrl, HttpConfig, LogFormat, RedisConfig, RedisUrl, TelemetryConfig,
+};
+pub use telegram::{TELEGRAM_DEFAULT_API_URL, TelegramConfig, TelegramMode};
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// What `.env.template` puts where a secret must go: a secret still holding it is refused, so a
+/// deployment cannot run on the template's values by mistake.
+pub const PLACEHOLDER: &str = "change-me";
+
+/// A variable that is missing or does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}{} {problem}: expected {expected}", value.as_ref().map(|v| format!("={v:?}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The environment variable's name, e.g. `DATABASE_URL`.
+    pub var: &'static str,
+    /// The offending value, when it may be shown (never for secrets).
+    pub value: Option<String>,
+    /// What is wrong with it, worded to follow the name ("is not set").
+    pub problem: String,
+    /// What a valid value looks like.
+    pub expected: &'static str,
+}
+
+/// Where variables come from: the process environment in services, a map in tests (so tests
+/// never mutate the process environment, which is `unsafe` and racy across threads).
+pub trait Source {
+    /// The raw value of `var`, if set.
+    fn get(&self, var: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, var: &str) -> Option<String> {
+        std::env::var(var).ok()
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, var: &str) -> Option<String> {
+        HashMap::get(self, var).cloned()
+    }
+}
+
+impl Source for HashMap<&str, &str> {
+    fn get(&self, var: &str) -> Option<String> {
+        HashMap::get(self, var).map(|v| (*v).to_owned())
+    }
+}
+
+/// A value that can be read from one environment variable.
+pub trait FromEnv: Sized {
+    /// What a valid value looks like, for the error message.
+    const EXPECTED: &'static str;
+    /// Whether the raw value must never be echoed back.
+    const SECRET: bool = false;
+    /// Parses the raw (non-empty, trimmed) value; the error says what is wrong with it.
+    fn parse_env(raw: &str) -> Result<Self, String>;
+}
+
+/// Reads typed variables from a [`Source`]. Empty values count as unset, since compose's
+/// `${VAR:-}` produces them.
+#[derive(Debug, Clone, Copy)]
+pub struct Env<S> {
+    source: S,
+}
+
+impl Env<ProcessEnv> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self { source: ProcessEnv }
+    }
+}
+
+impl<S: Source> Env<S> {
+    /// Variables from any source (tests use a `HashMap`).
+    pub fn new(source: S) -> Self {
+        Self { source }
+    }
+
+    fn raw(&self, var: &str) -> Option<String> {
+        self.source
+            .get(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The variable parsed, or `None` when unset or empty.
+    pub fn optional<T: FromEnv>(&self, var: &'static str) -> Result<Option<T>, ConfigError> {
+        let Some(raw) = self.raw(var) else {
+            return Ok(None);
+        };
+        if T::SECRET && raw.contains(PLACEHOLDER) {
+            return Err(ConfigError {
+                var,
+                value: None,
+                problem: "still holds the \"change-me\" placeholder of .env.template".to_owned(),
+                expected: T::EXPECTED,
+            });
+        }
+        T::parse_env(&raw).map(Some).map_err(|why| ConfigError {
+            var,
+            value: (!T::SECRET).then_some(raw),
+            problem: format!("is invalid ({why})"),
+            expected: T::EXPECTED,
+        })
+    }
+
+    /// The variable parsed; a missing one is an error.
+    pub fn required<T: FromEnv>(&self, var: &'static str) -> Result<T, ConfigError> {
+        self.optional(var)?.ok_or(ConfigError {
+            var,
+            value: None,
+            problem: "is not set".to_owned(),
+            expected: T::EXPECTED,
+        })
+    }
+
+    /// The variable parsed, or `default` when unset.
+    pub fn or<T: FromEnv>(&self, var: &'static str, default: T) -> Result<T, ConfigError> {
+        Ok(self.optional(var)?.unwrap_or(default))
+    }
+}
+
+macro_rules! from_env_via_from_str {
+    ($($ty:ty => $expected:literal),* $(,)?) => {$(
+        impl FromEnv for $ty {
+            const EXPECTED: &'static str = $expected;
+            fn parse_env(raw: &str) -> Result<Self, String> {
+                <$ty>::from_str(raw).map_err(|e| e.to_string())
+            }
+        }
+    )*};
+}
+
+from_env_via_from_str! {
+    u16 => "a whole number from 0 to 65535",
+    u32 => "a whole number",
+    u64 => "a whole number",
+    std::num::NonZeroU32 => "a whole number of at least 1",
+    bool => "true or false",
+    SocketAddr => "a listen address such as 0.0.0.0:8080",
+    String => "a text value",
+}
+
+/// A number of seconds, e.g. `SHUTDOWN_GRACE_SECONDS=8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl FromEnv for Seconds {
+    const EXPECTED: &'static str = "a whole number of seconds";
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        u64::from_str(raw)
+            .map(|s| Self(Duration::from_secs(s)))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A secret value: prints as `[REDACTED]` and is never echoed in errors.
+#[derive(Clone)]
+pub struct Secret(pub SecretString);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl Secret {
+    /// The secret's value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(SecretString::from(value))
+    }
+}
+
+impl FromEnv for Secret {
+    const EXPECTED: &'static str = "a secret value";
+    const SECRET: bool = true;
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        Ok(Self::from(raw))
+    }
+}
+
+/// An `http://` or `https://` URL (without a trailing slash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl(pub String);
+
+impl FromEnv for HttpUrl {
+    const EXPECTED: &'static str = "an http:// or https:// URL";
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        let url = reqwest::Url::parse(raw).map_err(|e| e.to_string())?;
+        match url.scheme() {
+            "http" | "https" if url.host_str().is_some() => {
+                Ok(Self(raw.trim_end_matches('/').to_owned()))
+            }
+            other => Err(format!("scheme {other:?} or no host")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> Env<HashMap<&'static str, &'static str>> {
+        Env::new(pairs.iter().copied().collect())
+    }
+
+    #[test]
+    fn secrets_left_at_the_template_placeholder_are_refused() {
+        let err = DatabaseConfig::from_env(&env(&[(
+            "DATABASE_URL",
+            "postgres://medsync:change-me-postgres-password@db:5432/medsync",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(err.to_string().contains("placeholder"), "{err}");
+        let err = TelegramConfig::from_env(&env(&[(
+            "TELEGRAM_BOT_TOKEN",
+            "123456789:change-me-telegram-bot-token",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.var, "TELEGRAM_BOT_TOKEN");
+    }
+}

@@ -1,0 +1,220 @@
+//! Telegram: the bot token, where the Bot API is, and how updates arrive.
+
+use super::{ConfigError, Env, FromEnv, HttpUrl, Secret, Source};
+
+/// Where Telegram updates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TelegramMode {
+    /// The bot long-polls `getUpdates` (development; no public URL needed).
+    Polling,
+    /// Telegram posts to the webhook service, which hands updates to the bot through Redis.
+    Webhook,
+}
+
+impl FromEnv for TelegramMode {
+    const EXPECTED: &'static str = "polling or webhook";
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "polling" => Ok(Self::Polling),
+            "webhook" => Ok(Self::Webhook),
+            _ => Err("unknown mode".to_owned()),
+        }
+    }
+}
+
+/// The real Bot API; tgsim replaces it in development and tests.
+pub const TELEGRAM_DEFAULT_API_URL: &str = "https://api.telegram.org";
+
+/// Telegram.
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    /// `TELEGRAM_BOT_TOKEN`: from @BotFather. Unset: the services that talk to Telegram stay
+    /// idle and say so in their log.
+    pub bot_token: Option<Secret>,
+    /// `TELEGRAM_API_URL` (default the real Bot API): `https://`, or `http://` to a loopback
+    /// address, or anywhere with `TELEGRAM_API_ALLOW_HTTP=true` (development with tgsim).
+    pub api_url: HttpUrl,
+    /// `TELEGRAM_MODE` (default `polling`).
+    pub mode: TelegramMode,
+    /// `TELEGRAM_WEBHOOK_SECRET`: the `secret_token` Telegram echoes in
+    /// `X-Telegram-Bot-Api-Secret-Token`; required in webhook mode.
+    pub webhook_secret: Option<Secret>,
+}
+
+/// A Telegram webhook secret token: `A-Z a-z 0-9 _ -` (the Bot API's alphabet), at least 32
+/// characters (ours: it is the only thing between the internet and the bot's input; the Bot
+/// API allows 1) and at most 256 (the Bot API's limit).
+struct WebhookSecret(Secret);
+
+impl FromEnv for WebhookSecret {
+    const EXPECTED: &'static str =
+        "32 to 256 characters of A-Z, a-z, 0-9, _ and - (scripts/make-env.sh makes one)";
+    const SECRET: bool = true;
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        let ok = (32..=256).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(Secret::from(raw)))
+        } else {
+            Err("length or characters".to_owned())
+        }
+    }
+}
+
+/// A bot token as @BotFather issues it: `<bot id>:<secret>`.
+struct BotToken(Secret);
+
+impl FromEnv for BotToken {
+    const EXPECTED: &'static str = "a bot token such as 123456789:AAE... (from @BotFather)";
+    const SECRET: bool = true;
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        match raw.split_once(':') {
+            Some((id, rest))
+                if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty() =>
+            {
+                Ok(Self(Secret::from(raw)))
+            }
+            _ => Err("not of the form <digits>:<secret>".to_owned()),
+        }
+    }
+}
+
+impl TelegramConfig {
+    /// For the service that receives Telegram's webhook calls: in webhook mode the secret
+    /// must be set (the bot and the worker never see it).
+    pub fn require_webhook_secret(&self) -> Result<(), ConfigError> {
+        if self.mode == TelegramMode::Webhook && self.webhook_secret.is_none() {
+            return Err(ConfigError {
+                var: "TELEGRAM_WEBHOOK_SECRET",
+                value: None,
+                problem: "is not set but TELEGRAM_MODE=webhook".to_owned(),
+                expected: WebhookSecret::EXPECTED,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether `url` is `https://`, or `http://` to a loopback address (a simulator on this host).
+fn is_https_or_loopback(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let loopback = url.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
+impl TelegramConfig {
+    /// Reads the `TELEGRAM_*` variables.
+    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        let mode = env.or("TELEGRAM_MODE", TelegramMode::Polling)?;
+        let webhook_secret = env
+            .optional::<WebhookSecret>("TELEGRAM_WEBHOOK_SECRET")?
+            .map(|s| s.0);
+        let api_url = env.or(
+            "TELEGRAM_API_URL",
+            HttpUrl(TELEGRAM_DEFAULT_API_URL.to_owned()),
+        )?;
+        let allow_http = env.or("TELEGRAM_API_ALLOW_HTTP", false)?;
+        if !allow_http && !is_https_or_loopback(&api_url.0) {
+            return Err(ConfigError {
+                var: "TELEGRAM_API_URL",
+                value: Some(api_url.0),
+                problem: "is plain http: the bot token would cross the network in clear".to_owned(),
+                expected: "an https:// URL (or set TELEGRAM_API_ALLOW_HTTP=true for a local \
+                           simulator)",
+            });
+        }
+        Ok(Self {
+            bot_token: env.optional::<BotToken>("TELEGRAM_BOT_TOKEN")?.map(|t| t.0),
+            api_url,
+            mode,
+            webhook_secret,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> Env<HashMap<&'static str, &'static str>> {
+        Env::new(pairs.iter().copied().collect())
+    }
+
+    #[test]
+    fn a_short_webhook_secret_is_refused() {
+        let short = TelegramConfig::from_env(&env(&[(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "only-31-characters-long-secret!",
+        )]));
+        assert_eq!(short.unwrap_err().var, "TELEGRAM_WEBHOOK_SECRET");
+        let short = TelegramConfig::from_env(&env(&[(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "a-secret-of-31-characters-long_",
+        )]));
+        assert_eq!(short.unwrap_err().var, "TELEGRAM_WEBHOOK_SECRET");
+        let long = TelegramConfig::from_env(&env(&[(
+            "TELEGRAM_WEBHOOK_SECRET",
+            "a-secret-of-32-characters-long__",
+        )]));
+        assert!(long.unwrap().webhook_secret.is_some());
+    }
+
+    #[test]
+    fn the_bot_api_is_reached_over_https_unless_local_or_allowed() {
+        for url in [
+            "https://api.telegram.org",
+            "http://127.0.0.1:8090",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            let cfg = TelegramConfig::from_env(&env(&[("TELEGRAM_API_URL", url)]));
+            assert!(cfg.is_ok(), "{url}: {cfg:?}");
+        }
+        let plain = TelegramConfig::from_env(&env(&[("TELEGRAM_API_URL", "http://tgsim:8090")]))
+            .unwrap_err();
+        assert_eq!(plain.var, "TELEGRAM_API_URL");
+        assert!(
+            plain.to_string().contains("TELEGRAM_API_ALLOW_HTTP"),
+            "{plain}"
+        );
+        let allowed = TelegramConfig::from_env(&env(&[
+            ("TELEGRAM_API_URL", "http://tgsim:8090"),
+            ("TELEGRAM_API_ALLOW_HTTP", "true"),
+        ]));
+        assert!(allowed.is_ok(), "{allowed:?}");
+    }
+
+    #[test]
+    fn webhook_mode_requires_a_webhook_secret() {
+        let cfg = TelegramConfig::from_env(&env(&[("TELEGRAM_MODE", "webhook")])).unwrap();
+        let err = cfg.require_webhook_secret().unwrap_err();
+        assert_eq!(err.var, "TELEGRAM_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn telegram_defaults_to_polling_the_real_bot_api() {
+        let cfg = TelegramConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(cfg.mode, TelegramMode::Polling);
+        assert_eq!(cfg.api_url.0, TELEGRAM_DEFAULT_API_URL);
+        assert!(cfg.bot_token.is_none());
+    }
+
+    #[test]
+    fn a_malformed_bot_token_is_rejected_without_echoing_it() {
+        let err =
+            TelegramConfig::from_env(&env(&[("TELEGRAM_BOT_TOKEN", "not-a-token")])).unwrap_err();
+        assert_eq!(err.var, "TELEGRAM_BOT_TOKEN");
+        assert!(!err.to_string().contains("not-a-token"));
+    }
+}

@@ -8,8 +8,16 @@ use medsync_domain::bookings::BookingRules;
 use medsync_platform::config::{ConfigError, Env, FromEnv, Source};
 use medsync_platform::infra::BaseConfig;
 
-use crate::auth::{JwtAlgorithm, SigningSecret};
-use crate::rate_limit::Quota;
+use crate::tokens::{JwtAlgorithm, SigningSecret};
+
+/// `limit` events per `period`, with bursts of up to `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Events allowed per period.
+    pub limit: u32,
+    /// The period.
+    pub period: Duration,
+}
 
 /// `CORS_ALLOWED_ORIGINS`: comma-separated origins such as `https://app.clinic.example`.
 #[derive(Debug, Clone, Default)]

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -33,9 +34,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use config::Config;
 
-use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tokens::Tokens;
 
 /// The api service.
 pub const SPEC: Spec = Spec {
@@ -108,7 +109,7 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
     );
     // Verified against when an email is unknown: the same work as for a wrong password.
     let hasher = medsync_domain::password::Hasher::new(config.hash_concurrency, config.hash_wait);
-    let dummy_hash = hasher.hash(auth::dummy_password()).await?;
+    let dummy_hash = hasher.hash(tokens::dummy_password()).await?;
     let state = AppState {
         infra: infra.clone(),
         config: Arc::new(config),

@@ -5,22 +5,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
+use crate::config::Quota;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// `limit` events per `period`, with bursts of up to `limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    /// Events allowed per period.
-    pub limit: u32,
-    /// The period.
-    pub period: Duration,
-}
 
 static GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use medsync_platform::infra::Infra;
 
-use crate::auth::Tokens;
 use crate::config::Config;
+use crate::tokens::Tokens;
 
 /// The api's shared state.
 #[derive(Debug, Clone)]

@@ -13,10 +13,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{CurrentUser, revoked_key};
+use crate::config::Quota;
 use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn};
 use crate::error::{ApiError, Fields, Problem};
 use crate::extract::ApiJson;
-use crate::rate_limit::{self, ClientIp, Quota};
+use crate::rate_limit::{self, ClientIp};
 use crate::routes::users::UserOut;
 use crate::state::AppState;
 

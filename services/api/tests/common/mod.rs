@@ -257,10 +257,10 @@ pub async fn access_token(db: &PgPool, user_id: Uuid, role: &str) -> String {
         "doctor" => medsync_domain::users::Role::Doctor,
         _ => medsync_domain::users::Role::Patient,
     };
-    let tokens = medsync_api::auth::Tokens::new(
-        &medsync_api::auth::SigningSecret(SECRET_KEY.into()),
+    let tokens = medsync_api::tokens::Tokens::new(
+        &medsync_api::tokens::SigningSecret(SECRET_KEY.into()),
         None,
-        medsync_api::auth::JwtAlgorithm(jsonwebtoken::Algorithm::HS256),
+        medsync_api::tokens::JwtAlgorithm(jsonwebtoken::Algorithm::HS256),
         jiff::SignedDuration::from_mins(10),
     );
     tokens.issue(user_id, role, session.family, now).unwrap().0

@@ -6,7 +6,7 @@
 #   N `system.noop` jobs drained by P worker processes × WORKER_CONCURRENCY C   (P = 1, 2)
 #   vs  pgbench -M prepared, P × C clients, per transaction: CLAIM_SQL (LIMIT 1), COMPLETE_SQL
 #
-# The two statements are read from crates/domain/src/jobs.rs (CLAIM_SQL, COMPLETE_SQL) at
+# The two statements are read from crates/domain/src/jobs/queue.rs (CLAIM_SQL, COMPLETE_SQL) at
 # every run, so pgbench runs the text the worker runs; the parameters become pgbench variables
 # (bound as parameters of a prepared statement, as sqlx does), except the completion's note,
 # which is a literal NULL (the no-op handler leaves none; pgbench cannot bind a NULL).
@@ -36,7 +36,7 @@ THREADS=2    # pgbench -j
 LEASE=60     # WORKER_LEASE_SECONDS' default, for both sides
 PROCESSES=(1 2)
 NOOP_PAYLOAD='{"v": 1, "sleep_ms": 0}'
-JOBS_RS=crates/domain/src/jobs.rs
+JOBS_RS=crates/domain/src/jobs/queue.rs
 if ! [[ $JOBS =~ ^[1-9][0-9]*$ && $CONCURRENCY =~ ^[1-9][0-9]*$ && $TIMEOUT =~ ^[1-9][0-9]*$ ]] ||
     ((JOBS < ${PROCESSES[-1]} * CONCURRENCY)); then
     echo "bench-worker: BENCH_JOBS, BENCH_CONCURRENCY and BENCH_TIMEOUT must be positive, BENCH_JOBS at least 2 × BENCH_CONCURRENCY" >&2

@@ -91,3 +91,14 @@ pub async fn record(
     .await?;
     Ok(())
 }
+
+/// Deletes idempotency keys older than a day (the daily clean-up): a client retries within
+/// minutes.
+pub async fn purge_old(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}

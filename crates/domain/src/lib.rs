@@ -10,6 +10,7 @@ pub mod clock;
 pub mod idempotency;
 pub mod jobs;
 pub mod password;
+pub mod retention;
 pub mod sessions;
 pub mod slots;
 pub mod telegram_links;

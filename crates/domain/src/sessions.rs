@@ -244,3 +244,14 @@ pub async fn is_live(
     .fetch_one(db)
     .await
 }
+
+/// Deletes refresh tokens expired for more than a day (the daily clean-up): an expired token
+/// can only ever be refused, and reuse detection needs it no more.
+pub async fn purge_expired(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'")
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}

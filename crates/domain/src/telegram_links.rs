@@ -207,3 +207,13 @@ pub async fn redeem(
     audit::record(conn, event).await?;
     Ok(user_id)
 }
+
+/// Deletes link codes past their expiry or used (the daily clean-up).
+pub async fn purge_spent(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM telegram_link_codes WHERE expires_at < now() OR used_at IS NOT NULL",
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

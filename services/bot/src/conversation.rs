@@ -873,19 +873,7 @@ impl Conversation {
         starts_at: Timestamp,
     ) -> anyhow::Result<Option<Booking>> {
         let mut conn = self.db.acquire().await?;
-        let id: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM bookings WHERE patient_id = $1 AND doctor_id = $2
-             AND starts_at = $3 AND status = 'confirmed'",
-        )
-        .bind(patient)
-        .bind(doctor)
-        .bind(clock::to_db(starts_at))
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(match id {
-            Some(id) => bookings::get(&mut conn, id).await?,
-            None => None,
-        })
+        Ok(bookings::find_confirmed(&mut conn, patient, doctor, starts_at).await?)
     }
 
     // ----- one's bookings ------------------------------------------------------------------

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use medsync_domain::bookings::{self, Booking, BookingStatus};
+use medsync_domain::bookings::{self, Audience, Booking, BookingStatus};
 use medsync_domain::clock;
 use medsync_domain::jobs::{self, BookingPayload, Claimed, Job, ReminderPayload};
 use medsync_telegram::{Failure, TokenHealth, classify};
@@ -53,13 +53,6 @@ pub struct Handlers {
     bot: Option<Throttle<Bot>>,
     tz: TimeZone,
     token: TokenHealth,
-}
-
-/// Who hears about a booking.
-struct Audience {
-    patient_chat: Option<i64>,
-    patient_name: String,
-    doctor_chat: Option<i64>,
 }
 
 /// What happened to the messages of one job.
@@ -111,27 +104,6 @@ impl Handlers {
         result.unwrap_or_else(|error| Outcome::Failed(format!("{error:#}")))
     }
 
-    async fn audience(&self, booking: Uuid) -> anyhow::Result<Option<Audience>> {
-        let row: Option<(Option<i64>, String, Option<i64>)> = sqlx::query_as(
-            "SELECT p.telegram_user_id, p.name, du.telegram_user_id
-             FROM bookings b
-             JOIN users p ON p.id = b.patient_id
-             JOIN doctors d ON d.id = b.doctor_id
-             LEFT JOIN users du ON du.id = d.user_id
-             WHERE b.id = $1",
-        )
-        .bind(booking)
-        .fetch_optional(&self.db)
-        .await?;
-        Ok(
-            row.map(|(patient_chat, patient_name, doctor_chat)| Audience {
-                patient_chat,
-                patient_name,
-                doctor_chat,
-            }),
-        )
-    }
-
     /// The booking and who hears about it; `None` when it no longer exists.
     async fn booking(&self, id: Uuid) -> anyhow::Result<Option<(Booking, Audience)>> {
         let mut conn = self.db.acquire().await?;
@@ -139,7 +111,9 @@ impl Handlers {
             return Ok(None);
         };
         drop(conn);
-        Ok(self.audience(id).await?.map(|audience| (booking, audience)))
+        Ok(bookings::audience(&self.db, id)
+            .await?
+            .map(|audience| (booking, audience)))
     }
 
     async fn confirmation(&self, job: &Claimed, p: BookingPayload) -> anyhow::Result<Outcome> {

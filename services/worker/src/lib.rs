@@ -61,7 +61,7 @@ pub struct Config {
     pub cleanup_interval: Duration,
     /// `JOB_RETENTION_DAYS` (default 7): succeeded jobs are deleted this long after;
     /// `AUDIT_RETENTION_DAYS` (default 365): audit events are deleted this long after.
-    pub retention: jobs::Retention,
+    pub retention: medsync_domain::retention::Retention,
 }
 
 impl Config {
@@ -104,7 +104,7 @@ impl Config {
             backoff_max: seconds("WORKER_BACKOFF_MAX_SECONDS", 3600, 1)?,
             poll: seconds("WORKER_POLL_SECONDS", 30, 1)?,
             cleanup_interval: seconds("WORKER_CLEANUP_INTERVAL_SECONDS", 3600, 1)?,
-            retention: jobs::Retention {
+            retention: medsync_domain::retention::Retention {
                 jobs: Duration::from_secs(u64::from(retention_days) * 86_400),
                 audit: Duration::from_secs(u64::from(audit_days.max(1)) * 86_400),
             },
@@ -185,7 +185,7 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
 async fn clean_up(
     db: PgPool,
     every: Duration,
-    retention: jobs::Retention,
+    retention: medsync_domain::retention::Retention,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut ticks = tokio::time::interval(every);
@@ -195,7 +195,7 @@ async fn clean_up(
             () = shutdown.cancelled() => return Ok(()),
             _ = ticks.tick() => {}
         }
-        match jobs::clean_up(&db, retention).await {
+        match medsync_domain::retention::clean_up(&db, retention).await {
             Ok(done) if done.ran => tracing::info!(
                 link_codes = done.link_codes,
                 jobs = done.jobs,

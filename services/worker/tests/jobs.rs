@@ -578,11 +578,13 @@ async fn shutdown_puts_unfinished_jobs_back_and_clean_up_runs_once_at_a_time(
         .execute(&mut *holder)
         .await
         .unwrap();
-    let week = jobs::Retention {
+    let week = medsync_domain::retention::Retention {
         jobs: Duration::from_secs(7 * 86_400),
         audit: Duration::from_secs(365 * 86_400),
     };
-    let skipped = jobs::clean_up(&db, week).await.unwrap();
+    let skipped = medsync_domain::retention::clean_up(&db, week)
+        .await
+        .unwrap();
     assert!(!skipped.ran);
     holder.rollback().await.unwrap();
     // Old audit events, expired refresh tokens and old idempotency keys go too; recent ones
@@ -620,7 +622,9 @@ async fn shutdown_puts_unfinished_jobs_back_and_clean_up_runs_once_at_a_time(
     .execute(&db)
     .await
     .unwrap();
-    let done = jobs::clean_up(&db, week).await.unwrap();
+    let done = medsync_domain::retention::clean_up(&db, week)
+        .await
+        .unwrap();
     assert!(done.ran);
     assert_eq!(done.jobs, 1);
     assert_eq!(

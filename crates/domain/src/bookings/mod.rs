@@ -18,6 +18,10 @@ use super::jobs::{self, BookingPayload, Job, ReminderPayload};
 use super::slots;
 use super::users::Role;
 
+mod read;
+
+pub use read::*;
+
 /// Where a booking stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(type_name = "booking_status", rename_all = "snake_case")]
@@ -353,104 +357,4 @@ pub async fn cancel(
         .details(serde_json::json!({ "role": actor.role }));
     audit::record(conn, event).await?;
     get(conn, booking_id).await?.ok_or(BookingError::NotFound)
-}
-
-/// A booking by id, whoever may see it.
-pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Booking>, sqlx::Error> {
-    let row: Option<BookingRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE b.id = $1")))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map(Booking::from))
-}
-
-/// A booking if `actor` may see it: its patient, its doctor, or an admin. Anyone else gets
-/// `None`, as if it did not exist, so that ids do not leak.
-pub async fn get_visible(
-    conn: &mut PgConnection,
-    id: Uuid,
-    actor: Actor,
-) -> Result<Option<Booking>, sqlx::Error> {
-    let row: Option<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE b.id = $1 AND ($3 OR b.patient_id = $2 OR d.user_id = $2)"
-    )))
-    .bind(id)
-    .bind(actor.user_id)
-    .bind(actor.role == Role::Admin)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(Booking::from))
-}
-
-/// Which bookings of a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum When {
-    /// Not yet ended, soonest first.
-    #[default]
-    Upcoming,
-    /// Ended, latest first.
-    Past,
-}
-
-/// One page of a list, with the total number of items.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    /// The items of this page.
-    pub items: Vec<T>,
-    /// Items in all pages.
-    pub total: i64,
-}
-
-/// A patient's bookings (or, for `doctor_of`, the agenda of the doctor linked to that user).
-pub async fn list(
-    conn: &mut PgConnection,
-    filter: ListFilter,
-    when: When,
-    now: Timestamp,
-    limit: i64,
-    offset: i64,
-) -> Result<Page<Booking>, sqlx::Error> {
-    let (column, value) = match filter {
-        ListFilter::Patient(id) => ("b.patient_id", Some(id)),
-        ListFilter::DoctorUser(id) => ("d.user_id", Some(id)),
-        ListFilter::All => ("b.patient_id", None),
-    };
-    let (time_cond, order) = match when {
-        When::Upcoming => ("b.ends_at > $2", "b.starts_at ASC, b.id"),
-        When::Past => ("b.ends_at <= $2", "b.starts_at DESC, b.id"),
-    };
-    let condition = format!("($1::uuid IS NULL OR {column} = $1) AND {time_cond}");
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM bookings b JOIN doctors d ON d.id = b.doctor_id WHERE {condition}"
-    )))
-    .bind(value)
-    .bind(to_db(now))
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE {condition} ORDER BY {order} LIMIT $3 OFFSET $4"
-    )))
-    .bind(value)
-    .bind(to_db(now))
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(Page {
-        items: rows.into_iter().map(Booking::from).collect(),
-        total,
-    })
-}
-
-/// Whose bookings [`list`] returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListFilter {
-    /// The patient's own.
-    Patient(Uuid),
-    /// The agenda of the doctor whose account this is.
-    DoctorUser(Uuid),
-    /// Everyone's (admins).
-    All,
 }

@@ -1,0 +1,161 @@
+//! Reading bookings back: one by id, a patient's, a doctor's agenda, everyone's, one page at a time.
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::clock::to_db;
+use crate::users::Role;
+
+use super::*;
+
+/// A booking by id, whoever may see it.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Booking>, sqlx::Error> {
+    let row: Option<BookingRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE b.id = $1")))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(Booking::from))
+}
+
+/// A booking if `actor` may see it: its patient, its doctor, or an admin. Anyone else gets
+/// `None`, as if it did not exist, so that ids do not leak.
+pub async fn get_visible(
+    conn: &mut PgConnection,
+    id: Uuid,
+    actor: Actor,
+) -> Result<Option<Booking>, sqlx::Error> {
+    let row: Option<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE b.id = $1 AND ($3 OR b.patient_id = $2 OR d.user_id = $2)"
+    )))
+    .bind(id)
+    .bind(actor.user_id)
+    .bind(actor.role == Role::Admin)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Booking::from))
+}
+
+/// Which bookings of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    /// Not yet ended, soonest first.
+    #[default]
+    Upcoming,
+    /// Ended, latest first.
+    Past,
+}
+
+/// One page of a list, with the total number of items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Items in all pages.
+    pub total: i64,
+}
+
+/// A patient's bookings (or, for `doctor_of`, the agenda of the doctor linked to that user).
+pub async fn list(
+    conn: &mut PgConnection,
+    filter: ListFilter,
+    when: When,
+    now: Timestamp,
+    limit: i64,
+    offset: i64,
+) -> Result<Page<Booking>, sqlx::Error> {
+    let (column, value) = match filter {
+        ListFilter::Patient(id) => ("b.patient_id", Some(id)),
+        ListFilter::DoctorUser(id) => ("d.user_id", Some(id)),
+        ListFilter::All => ("b.patient_id", None),
+    };
+    let (time_cond, order) = match when {
+        When::Upcoming => ("b.ends_at > $2", "b.starts_at ASC, b.id"),
+        When::Past => ("b.ends_at <= $2", "b.starts_at DESC, b.id"),
+    };
+    let condition = format!("($1::uuid IS NULL OR {column} = $1) AND {time_cond}");
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM bookings b JOIN doctors d ON d.id = b.doctor_id WHERE {condition}"
+    )))
+    .bind(value)
+    .bind(to_db(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE {condition} ORDER BY {order} LIMIT $3 OFFSET $4"
+    )))
+    .bind(value)
+    .bind(to_db(now))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Page {
+        items: rows.into_iter().map(Booking::from).collect(),
+        total,
+    })
+}
+
+/// Whose bookings [`list`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFilter {
+    /// The patient's own.
+    Patient(Uuid),
+    /// The agenda of the doctor whose account this is.
+    DoctorUser(Uuid),
+    /// Everyone's (admins).
+    All,
+}
+
+/// The patient's confirmed booking of `doctor` at `starts_at`, if any: what the bot shows when
+/// a "Book" button is pressed again after it succeeded.
+pub async fn find_confirmed(
+    conn: &mut PgConnection,
+    patient: Uuid,
+    doctor: Uuid,
+    starts_at: Timestamp,
+) -> Result<Option<Booking>, sqlx::Error> {
+    let row: Option<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE b.patient_id = $1 AND b.doctor_id = $2 AND b.starts_at = $3
+         AND b.status = 'confirmed'"
+    )))
+    .bind(patient)
+    .bind(doctor)
+    .bind(to_db(starts_at))
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Booking::from))
+}
+
+/// Who hears about a booking: its patient and its doctor, by their Telegram chats if linked.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Audience {
+    /// The patient's Telegram chat, when linked.
+    pub patient_chat: Option<i64>,
+    /// The patient's name.
+    pub patient_name: String,
+    /// The doctor's Telegram chat, when the doctor has a linked account.
+    pub doctor_chat: Option<i64>,
+}
+
+/// Who hears about booking `id`; `None` when it no longer exists.
+pub async fn audience(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<Audience>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.telegram_user_id AS patient_chat, p.name AS patient_name,
+                du.telegram_user_id AS doctor_chat
+         FROM bookings b
+         JOIN users p ON p.id = b.patient_id
+         JOIN doctors d ON d.id = b.doctor_id
+         LEFT JOIN users du ON du.id = d.user_id
+         WHERE b.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}

@@ -177,6 +177,26 @@ impl From<BookingError> for ApiError {
     }
 }
 
+impl From<medsync_domain::catalog::CatalogError> for ApiError {
+    fn from(error: medsync_domain::catalog::CatalogError) -> Self {
+        match error {
+            medsync_domain::catalog::CatalogError::Missing(what) => {
+                Self::Unprocessable(format!("{what} does not exist"))
+            }
+            medsync_domain::catalog::CatalogError::Taken(what) => {
+                Self::Conflict(format!("{what} is already taken"))
+            }
+            medsync_domain::catalog::CatalogError::Overlap => {
+                Self::field("hours", "intervals of one weekday overlap")
+            }
+            medsync_domain::catalog::CatalogError::NotFound => {
+                Self::not_found("doctor or specialty")
+            }
+            medsync_domain::catalog::CatalogError::Database(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {

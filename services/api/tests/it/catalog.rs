@@ -1,6 +1,6 @@
 //! The catalog and free slots, over real HTTP, PostgreSQL and Redis.
 
-mod common;
+use crate::common;
 
 use common::{enc, spawn, token};
 use reqwest::Method;

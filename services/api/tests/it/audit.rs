@@ -1,6 +1,6 @@
 //! The audit trail: what is recorded, who may read it, and that it cannot be changed.
 
-mod common;
+use crate::common;
 
 use common::{Api, spawn, spawn_with, token};
 use reqwest::Method;

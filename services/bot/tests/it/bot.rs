@@ -1,6 +1,6 @@
 //! The bot service over real HTTP, PostgreSQL and Redis, in process and as its binary.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

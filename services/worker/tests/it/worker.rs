@@ -1,6 +1,6 @@
 //! The worker over real HTTP, PostgreSQL and Redis.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

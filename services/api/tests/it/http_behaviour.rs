@@ -1,7 +1,7 @@
 //! What any client meets whatever the route: problem answers for malformed requests, limits,
 //! CORS, the OpenAPI document and its docs page.
 
-mod common;
+use crate::common;
 
 use common::{spawn, spawn_with};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -1,6 +1,6 @@
 //! The job queue for admins: `GET /api/v1/admin/jobs`, `POST /api/v1/admin/jobs/{id}/retry`.
 
-mod common;
+use crate::common;
 
 use common::{spawn, token};
 use serde_json::json;

@@ -1,7 +1,5 @@
 //! A clinic, tgsim playing Telegram, and the bot: what the conversation tests share.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,13 +19,12 @@ pub const ADA: i64 = 1001;
 
 /// A clinic open every day, all day (UTC), so that tomorrow always has free slots.
 pub struct Clinic {
-    pub specialty: Uuid,
     pub doctor: Uuid,
 }
 
 pub async fn clinic(db: &PgPool) -> Clinic {
-    let (specialty, doctor) = testing::clinic_open_every_day(db).await;
-    Clinic { specialty, doctor }
+    let (_, doctor) = testing::clinic_open_every_day(db).await;
+    Clinic { doctor }
 }
 
 /// tgsim on a free port.

@@ -3,7 +3,7 @@
 use medsync_testkit::{self as testing, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-mod common;
+use crate::common;
 
 async fn spawn(options: &PgConnectOptions) -> TestApp {
     let config = common::config(options, &[]);

@@ -1,7 +1,5 @@
 //! What the worker tests share: a worker in process, tgsim, jobs by SQL.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -158,10 +156,6 @@ pub fn counter(metrics: &str, name: &str) -> f64 {
         .filter(|l| l[name.len()..].starts_with(['{', ' ']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-pub fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
 }
 
 /// The API in process (for the admin routes and bookings by HTTP).

@@ -1,5 +1,4 @@
 //! What the api's integration tests share: the app on a fresh database, and a small client.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 

@@ -1,0 +1,6 @@
+//! tgsim's integration tests: the Bot API as teloxide calls it.
+//!
+//! One test binary for the crate (each file under `tests/` would be linked as a binary of its
+//! own, with every dependency): the modules below are its parts.
+
+mod bot_api;

@@ -1,0 +1,13 @@
+//! The api's integration tests: the real app on port 0, a fresh database per test.
+//!
+//! One test binary for the crate (each file under `tests/` would be linked as a binary of its
+//! own, with every dependency): the modules below are its parts.
+
+mod admin_jobs;
+mod audit;
+mod auth;
+mod bookings;
+mod catalog;
+mod common;
+mod http;
+mod http_behaviour;

@@ -1,0 +1,6 @@
+//! The webhook's integration tests.
+//!
+//! One test binary for the crate (each file under `tests/` would be linked as a binary of its
+//! own, with every dependency): the modules below are its parts.
+
+mod webhook;

@@ -16,6 +16,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. "$root/scripts/lib.sh"
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 THREADS=2
@@ -24,27 +25,15 @@ DOCTORS=50
 # counts their upcoming visits, so one patient booking everything would serialise the run.
 PATIENTS=64
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v pgbench >/dev/null && command -v psql >/dev/null || need+=(postgresql-client)
-if [[ ${#need[@]} -gt 0 ]]; then
-    [[ $(id -u) -eq 0 ]] || { echo "bench-api: install ${need[*]} first" >&2; exit 1; }
-    apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-fi
+need bench-api wrk:wrk pgbench:postgresql-client psql:postgresql-client
 
 work=$(mktemp -d)
-cleanup_steps=()
-cleanup() {
-    local i
-    # Last in, first out: the api, then its database, then the servers.
-    for (( i = ${#cleanup_steps[@]} - 1; i >= 0; i-- )); do eval "${cleanup_steps[i]}" || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# Deferred steps run last first: the api, then its database, then the servers.
+defer rm -rf "$work"
 
 if [[ -z ${DATABASE_URL:-} || -z ${REDIS_URL:-} ]]; then
     docker compose -f docker-compose.test.yml up -d --wait --wait-timeout 120 >/dev/null
-    cleanup_steps+=("docker compose -f '$root/docker-compose.test.yml' down -v >/dev/null 2>&1")
+    defer quietly docker compose -f "$root/docker-compose.test.yml" down -v
     DATABASE_URL="postgres://medsync:medsync@127.0.0.1:${TEST_POSTGRES_PORT:-55432}/medsync"
     REDIS_URL="redis://127.0.0.1:${TEST_REDIS_PORT:-56379}/0"
 fi
@@ -52,7 +41,7 @@ admin_url=$DATABASE_URL
 bench_db="$(basename "${admin_url%%\?*}")_bench"
 bench_url="${admin_url%/*}/$bench_db"
 psql -q "$admin_url" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $bench_db" -c "CREATE DATABASE $bench_db" >/dev/null
-cleanup_steps+=("psql -q '$admin_url' -c 'DROP DATABASE IF EXISTS $bench_db WITH (FORCE)' >/dev/null")
+defer quietly psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)"
 
 echo "bench-api: building release binaries"
 cargo build --release --locked -q -p medsync-api -p medsync-manage
@@ -77,10 +66,10 @@ INSERT INTO doctor_schedules (id, doctor_id, weekday, starts_at, ends_at)
 CREATE SEQUENCE bench_seq;
 SQL
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 API_LISTEN_ADDR=127.0.0.1:$port "$bin/api" >"$work/api.log" 2>&1 &
 api_pid=$!
-cleanup_steps+=("kill $api_pid 2>/dev/null; wait $api_pid 2>/dev/null")
+defer stop_pid "$api_pid"
 base=http://127.0.0.1:$port
 for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 tokens=()

@@ -20,6 +20,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib.sh"
 cd "$root"
 SECONDS_PER_RUN=${BENCH_SECONDS:-20}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -27,27 +28,16 @@ THREADS=${BENCH_THREADS:-2}
 XADD_REQUESTS=${BENCH_XADD_REQUESTS:-500000}
 MAXLEN=${BENCH_MAXLEN:-1000000}
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v redis-benchmark >/dev/null && command -v redis-cli >/dev/null || need+=(redis-tools)
-if [[ ${#need[@]} -gt 0 ]]; then
-    [[ $(id -u) -eq 0 ]] || { echo "bench-webhook: install ${need[*]} first (Debian: apt-get install ${need[*]})" >&2; exit 1; }
-    apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-fi
+need bench-webhook wrk:wrk redis-benchmark:redis-tools redis-cli:redis-tools
 
 work=$(mktemp -d)
-cleanup_steps=()
-cleanup() {  # last step first: keys go before the Redis that holds them
-    local i
-    for ((i = ${#cleanup_steps[@]} - 1; i >= 0; i--)); do eval "${cleanup_steps[i]}" || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# Deferred steps run last first: keys go before the Redis that holds them.
+defer rm -rf "$work"
 
 if [[ -z ${REDIS_URL:-} ]]; then
     compose=(docker compose -f "$root/docker-compose.test.yml")
     if [[ -z $("${compose[@]}" ps -q --status running test-redis 2>/dev/null) ]]; then
-        cleanup_steps+=("docker compose -f '$root/docker-compose.test.yml' rm -sfv test-redis >/dev/null 2>&1")
+        defer quietly "${compose[@]}" rm -sfv test-redis
         "${compose[@]}" up -d --wait --wait-timeout 120 test-redis >"$work/compose.log" 2>&1 ||
             { cat "$work/compose.log" >&2; exit 1; }
     fi
@@ -60,7 +50,8 @@ redis_version=$(rcli INFO server | awk -F: '/^redis_version:/ { print $2 }' | tr
 prefix=bench-webhook-$(date +%s)-$$
 stream="$prefix:tg:updates"
 xadd_key="$prefix:bench:xadd"
-cleanup_steps+=("redis-cli -u '$REDIS_URL' --no-auth-warning --scan --pattern '$prefix:*' | xargs -r -n 1000 redis-cli -u '$REDIS_URL' --no-auth-warning UNLINK >/dev/null")
+drop_keys() { rcli --scan --pattern "$prefix:*" | xargs -r -n 1000 redis-cli -u "$REDIS_URL" --no-auth-warning UNLINK >/dev/null; }
+defer drop_keys
 
 if [[ -n ${WEBHOOK_BIN:-} ]]; then
     bin=$WEBHOOK_BIN
@@ -77,7 +68,7 @@ env WEBHOOK_LISTEN_ADDR="127.0.0.1:$port" DATABASE_URL="$DATABASE_URL" REDIS_URL
     TELEGRAM_UPDATES_STREAM_MAXLEN="$MAXLEN" LOG_FORMAT=json RUST_LOG=error \
     "$bin" >"$work/webhook.log" 2>&1 &
 webhook_pid=$!
-cleanup_steps+=("kill $webhook_pid 2>/dev/null; wait $webhook_pid 2>/dev/null")
+defer stop_pid "$webhook_pid"
 base=http://127.0.0.1:$port
 for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS -o /dev/null "$base/healthz" || { cat "$work/webhook.log" >&2; exit 1; }

@@ -29,6 +29,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. "$root/scripts/lib.sh"
 JOBS=${BENCH_JOBS:-20000}
 CONCURRENCY=${BENCH_CONCURRENCY:-8}
 TIMEOUT=${BENCH_TIMEOUT:-300}
@@ -43,13 +44,7 @@ if ! [[ $JOBS =~ ^[1-9][0-9]*$ && $CONCURRENCY =~ ^[1-9][0-9]*$ && $TIMEOUT =~ ^
     exit 1
 fi
 
-need=()
-command -v pgbench >/dev/null && command -v psql >/dev/null || need+=(postgresql-client)
-command -v curl >/dev/null || need+=(curl)
-if [[ ${#need[@]} -gt 0 ]]; then
-    [[ $(id -u) -eq 0 ]] || { echo "bench-worker: install ${need[*]} first (Debian: apt-get install ${need[*]})" >&2; exit 1; }
-    apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-fi
+need bench-worker pgbench:postgresql-client psql:postgresql-client curl:curl
 
 # --- the worker's SQL, from jobs.rs --------------------------------------------------------
 rust_const() {  # NAME → the text of `pub const NAME: &str = "…";` in jobs.rs
@@ -76,18 +71,13 @@ complete_pg=${complete_pg//"\$2"/:worker}
 complete_pg=${complete_pg//"\$3"/NULL}
 
 work=$(mktemp -d)
-cleanup_steps=()
-cleanup() {  # last step first: workers stop before their database is dropped
-    local i
-    for ((i = ${#cleanup_steps[@]} - 1; i >= 0; i--)); do eval "${cleanup_steps[i]}" || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# Deferred steps run last first: workers stop before their database is dropped.
+defer rm -rf "$work"
 
 compose=(docker compose -f "$root/docker-compose.test.yml")
 start_service() {  # SERVICE: started unless running; removed at the end if started here
     if [[ -z $("${compose[@]}" ps -q --status running "$1" 2>/dev/null) ]]; then
-        cleanup_steps+=("docker compose -f '$root/docker-compose.test.yml' rm -sfv $1 >/dev/null 2>&1")
+        defer quietly "${compose[@]}" rm -sfv "$1"
         "${compose[@]}" up -d --wait --wait-timeout 120 "$1" >"$work/compose-$1.log" 2>&1 ||
             { cat "$work/compose-$1.log" >&2; exit 1; }
     fi
@@ -106,7 +96,7 @@ url_base=${admin_url%%\?*}
 bench_db=bench_worker_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 bench_url="${url_base%/*}/$bench_db${admin_url#"$url_base"}"
 psql -qX -v ON_ERROR_STOP=1 "$admin_url" -c "CREATE DATABASE $bench_db" >/dev/null
-cleanup_steps+=("psql -qX '$admin_url' -c 'DROP DATABASE IF EXISTS $bench_db WITH (FORCE)' >/dev/null")
+defer quietly psql -qX "$admin_url" -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)"
 sql() { psql -qXtA -v ON_ERROR_STOP=1 "$bench_url" "$@"; }
 for migration in migrations/*.sql; do  # sqlx runs each in a transaction, in name order
     sql --single-transaction -f "$migration" >/dev/null
@@ -147,7 +137,7 @@ quiet_stop() {  # WHEN
     watch_pid=
     [[ ! -s $work/compilers ]] || noisy+=("$1 ($(sort -u "$work/compilers" | paste -sd, -) running)")
 }
-cleanup_steps+=("quiet_stop cleanup")
+defer quiet_stop cleanup
 
 load_jobs() {  # COUNT: an empty queue, then COUNT due no-op jobs (one INSERT, as the tests do)
     sql -c "TRUNCATE jobs" \
@@ -170,7 +160,7 @@ stop_workers() {
     for pid in "${worker_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     worker_pids=()
 }
-cleanup_steps+=(stop_workers)
+defer stop_workers
 show_logs() { tail -n 20 "$work"/worker-*.log >&2 || true; }
 
 # Both runs set globals (not command substitution: an exit or a started worker must reach the

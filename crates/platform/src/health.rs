@@ -25,7 +25,8 @@ pub type LocalCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// The dependencies a service needs to do its work, and checks of its own state.
 #[derive(Clone)]
 pub struct Readiness {
-    postgres: PgPool,
+    /// `None` for a service that never queries PostgreSQL (the webhook).
+    postgres: Option<PgPool>,
     redis: Redis,
     timeout: Duration,
     local: Vec<(&'static str, LocalCheck)>,
@@ -60,8 +61,9 @@ pub struct Check {
 pub struct Report {
     /// `ready` or `unavailable`.
     pub status: &'static str,
-    /// PostgreSQL's check.
-    pub postgres: Check,
+    /// PostgreSQL's check; absent for a service that does not use it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Check>,
     /// Redis's check.
     pub redis: Check,
     /// The service's own checks, by name (e.g. `lanes`, `telegram`).
@@ -72,13 +74,15 @@ pub struct Report {
 impl Report {
     /// Whether every dependency answered and every own check passed.
     pub fn is_ready(&self) -> bool {
-        self.postgres.ok && self.redis.ok && self.local.values().all(|c| c.ok)
+        self.postgres.as_ref().is_none_or(|c| c.ok)
+            && self.redis.ok
+            && self.local.values().all(|c| c.ok)
     }
 
     /// The names of the dependencies that did not answer, e.g. `["postgres"]`.
     pub fn failing(&self) -> Vec<&'static str> {
         let mut names = Vec::new();
-        if !self.postgres.ok {
+        if self.postgres.as_ref().is_some_and(|c| !c.ok) {
             names.push("postgres");
         }
         if !self.redis.ok {
@@ -93,7 +97,17 @@ impl Readiness {
     /// Checks of `postgres` and `redis`, each bounded by [`CHECK_TIMEOUT`].
     pub fn new(postgres: PgPool, redis: Redis) -> Self {
         Self {
-            postgres,
+            postgres: Some(postgres),
+            redis,
+            timeout: CHECK_TIMEOUT,
+            local: Vec::new(),
+        }
+    }
+
+    /// A check of `redis` only, for a service that never queries PostgreSQL.
+    pub fn redis_only(redis: Redis) -> Self {
+        Self {
+            postgres: None,
             redis,
             timeout: CHECK_TIMEOUT,
             local: Vec::new(),
@@ -118,13 +132,19 @@ impl Readiness {
 
     /// Asks both dependencies at once.
     pub async fn check(&self) -> Report {
-        let postgres = timed(self.timeout, async {
-            sqlx::query_scalar::<_, i32>("SELECT 1")
-                .fetch_one(&self.postgres)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        });
+        let postgres = async {
+            let pool = self.postgres.as_ref()?;
+            Some(
+                timed(self.timeout, async {
+                    sqlx::query_scalar::<_, i32>("SELECT 1")
+                        .fetch_one(pool)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                })
+                .await,
+            )
+        };
         let mut conn = self.redis.conn.clone();
         let redis = timed(self.timeout, async move {
             redis::cmd("PING")

@@ -2,6 +2,9 @@
 //! `DATABASE_URL` and `REDIS_URL` (scripts/test.sh provides them), a Redis key prefix per test,
 //! a running app on port 0, and running a built binary.
 
+// Test support panics when the test environment is broken: that is the failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::Output;

@@ -28,8 +28,11 @@ pub async fn until_ready(
     loop {
         let report = readiness.check().await;
         let mut why = Vec::new();
-        for (name, check) in [("PostgreSQL", &report.postgres), ("Redis", &report.redis)] {
-            if let Some(error) = &check.error {
+        for (name, check) in [
+            ("PostgreSQL", report.postgres.as_ref()),
+            ("Redis", Some(&report.redis)),
+        ] {
+            if let Some(error) = check.and_then(|c| c.error.as_ref()) {
                 why.push(format!("{name} ({error})"));
             }
         }

@@ -22,8 +22,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use medsync_platform::app::App;
-use medsync_platform::config::{ConfigError, Env, Source, TelegramConfig};
-use medsync_platform::infra::{BaseConfig, Infra};
+use medsync_platform::config::{ConfigError, Env, HttpConfig, RedisConfig, Source, TelegramConfig};
+use medsync_platform::health::Readiness;
 use medsync_platform::redis::Redis;
 use medsync_platform::service::Spec;
 use subtle::ConstantTimeEq;
@@ -48,8 +48,11 @@ const SEEN_TTL_SECONDS: u64 = 24 * 60 * 60;
 /// Everything the webhook reads from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Listen address, PostgreSQL, Redis.
-    pub base: BaseConfig,
+    /// Where it listens.
+    pub http: HttpConfig,
+    /// Redis, where updates are handed to the bot. The webhook never touches PostgreSQL, so
+    /// it reads no `DATABASE_URL` and holds no database password.
+    pub redis: RedisConfig,
     /// The Telegram settings (the webhook secret among them).
     pub telegram: TelegramConfig,
     /// `TELEGRAM_UPDATES_STREAM_MAXLEN` (default 100000): the stream is trimmed to about this
@@ -63,7 +66,8 @@ impl Config {
         let telegram = TelegramConfig::from_env(env)?;
         telegram.require_webhook_secret()?;
         Ok(Self {
-            base: BaseConfig::from_env(env, &SPEC)?,
+            http: SPEC.http_config(env)?,
+            redis: RedisConfig::from_env(env)?,
             telegram,
             stream_maxlen: env
                 .or("TELEGRAM_UPDATES_STREAM_MAXLEN", 100_000_u64)?
@@ -90,17 +94,17 @@ struct Intake {
 
 /// Connects (lazily) and binds the listen address.
 pub async fn build(config: Config) -> anyhow::Result<App> {
-    let infra = Infra::connect(&config.base)?;
-    build_with(config, infra).await
+    let redis = anyhow::Context::context(Redis::connect(&config.redis), "REDIS_URL")?;
+    build_with(config, redis).await
 }
 
-/// [`build`] with connections made by the caller (tests pass a fresh database).
-pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
+/// [`build`] with the Redis connection made by the caller (tests pass their own prefix).
+pub async fn build_with(config: Config, redis: Redis) -> anyhow::Result<App> {
     if config.telegram.webhook_secret.is_none() {
         tracing::warn!("TELEGRAM_WEBHOOK_SECRET is not set: every update will be refused");
     }
     let intake = Intake {
-        redis: infra.redis.clone(),
+        redis: redis.clone(),
         secret: config
             .telegram
             .webhook_secret
@@ -112,7 +116,7 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         .route(PATH, post(receive))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(intake);
-    App::bind(&config.base.http, infra.readiness(), routes).await
+    App::bind(&config.http, Readiness::redis_only(redis), routes).await
 }
 
 static HAND_OFF: LazyLock<redis::Script> = LazyLock::new(|| {

@@ -3,16 +3,15 @@
 use std::collections::HashMap;
 
 use medsync_platform::config::{Env, TelegramConfig};
-use medsync_platform::infra::Infra;
 use medsync_platform::redis::Redis;
 use medsync_testkit::{self as testing, TestApp};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 const SECRET: &str = "test-webhook-secret-of-32-characters-or-more";
 
-fn config(options: &PgConnectOptions) -> medsync_webhook::Config {
+fn config() -> medsync_webhook::Config {
     medsync_webhook::Config {
-        base: testing::base_config(options),
+        http: testing::http_config(),
+        redis: testing::redis_config(),
         telegram: TelegramConfig::from_env(&Env::new(HashMap::from([(
             "TELEGRAM_WEBHOOK_SECRET",
             SECRET,
@@ -22,12 +21,15 @@ fn config(options: &PgConnectOptions) -> medsync_webhook::Config {
     }
 }
 
-async fn spawn(options: &PgConnectOptions) -> (TestApp, Redis) {
-    let config = config(options);
-    let infra = testing::infra(&config.base);
-    let redis = infra.redis.clone();
+async fn spawn() -> (TestApp, Redis) {
+    let config = config();
+    let redis = Redis::connect(&config.redis).unwrap();
     (
-        TestApp::spawn(medsync_webhook::build_with(config, infra).await.unwrap()),
+        TestApp::spawn(
+            medsync_webhook::build_with(config, redis.clone())
+                .await
+                .unwrap(),
+        ),
         redis,
     )
 }
@@ -54,12 +56,9 @@ async fn stream_len(redis: &Redis) -> i64 {
 
 const UPDATE: &str = r#"{"update_id": 1001, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}, "text": "/start"}}"#;
 
-#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
-async fn an_update_is_handed_to_the_stream_once_however_often_it_comes(
-    _: PgPoolOptions,
-    options: PgConnectOptions,
-) {
-    let (app, redis) = spawn(&options).await;
+#[tokio::test]
+async fn an_update_is_handed_to_the_stream_once_however_often_it_comes() {
+    let (app, redis) = spawn().await;
 
     let first = deliver(&app, Some(SECRET), UPDATE).await;
     let again = deliver(&app, Some(SECRET), UPDATE).await;
@@ -78,12 +77,9 @@ async fn an_update_is_handed_to_the_stream_once_however_often_it_comes(
     assert_eq!(stored, UPDATE);
 }
 
-#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
-async fn a_wrong_or_missing_secret_is_401_and_stores_nothing(
-    _: PgPoolOptions,
-    options: PgConnectOptions,
-) {
-    let (app, redis) = spawn(&options).await;
+#[tokio::test]
+async fn a_wrong_or_missing_secret_is_401_and_stores_nothing() {
+    let (app, redis) = spawn().await;
 
     let wrong = deliver(&app, Some("not-the-secret"), UPDATE).await;
     let prefix = deliver(&app, Some(&SECRET[..5]), UPDATE).await;
@@ -96,12 +92,9 @@ async fn a_wrong_or_missing_secret_is_401_and_stores_nothing(
     assert_eq!(stream_len(&redis).await, 1);
 }
 
-#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
-async fn what_is_not_an_update_is_400_and_oversized_bodies_413(
-    _: PgPoolOptions,
-    options: PgConnectOptions,
-) {
-    let (app, redis) = spawn(&options).await;
+#[tokio::test]
+async fn what_is_not_an_update_is_400_and_oversized_bodies_413() {
+    let (app, redis) = spawn().await;
 
     let not_json = deliver(&app, Some(SECRET), "hello").await;
     let no_id = deliver(&app, Some(SECRET), r#"{"message": {}}"#).await;
@@ -116,35 +109,56 @@ async fn what_is_not_an_update_is_400_and_oversized_bodies_413(
     assert_eq!(stream_len(&redis).await, 0);
 }
 
-#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
-async fn with_redis_unreachable_the_answer_is_503_so_telegram_redelivers(
-    _: PgPoolOptions,
-    options: PgConnectOptions,
-) {
-    let config = config(&options);
-    let infra = Infra {
-        db: PgPoolOptions::new().connect_lazy_with(options.clone()),
-        redis: testing::redis_unreachable(),
-    };
-    let app = TestApp::spawn(medsync_webhook::build_with(config, infra).await.unwrap());
+#[tokio::test]
+async fn with_redis_unreachable_the_answer_is_503_so_telegram_redelivers() {
+    let config = config();
+    let app = TestApp::spawn(
+        medsync_webhook::build_with(config, testing::redis_unreachable())
+            .await
+            .unwrap(),
+    );
 
     assert_eq!(deliver(&app, Some(SECRET), UPDATE).await, 503);
 }
 
-#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
-async fn the_webhook_is_ready_and_stops_on_shutdown(_: PgPoolOptions, options: PgConnectOptions) {
-    let (app, _) = spawn(&options).await;
+#[tokio::test]
+async fn the_webhook_is_ready_and_stops_on_shutdown() {
+    let (app, _) = spawn().await;
 
     assert_eq!(app.get("/healthz").await.status(), 200);
-    assert_eq!(app.get("/readyz").await.status(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let report: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(report["redis"]["ok"], true, "{report}");
+    assert!(
+        report.get("postgres").is_none(),
+        "no PostgreSQL check: {report}"
+    );
     assert_eq!(app.get("/metrics").await.status(), 200);
 
     app.stop().await.unwrap();
 }
 
 #[test]
-fn the_binary_refuses_a_missing_or_garbage_database_url() {
-    testing::assert_refuses_bad_database_url(env!("CARGO_BIN_EXE_webhook"), &[]);
+fn the_binary_needs_redis_but_no_database() {
+    let bin = env!("CARGO_BIN_EXE_webhook");
+    let out = testing::run_binary(bin, &[], &HashMap::new());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+    assert!(!stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_binary_ignores_a_database_url_it_never_uses() {
+    let running = testing::RunningBinary::start(
+        env!("CARGO_BIN_EXE_webhook"),
+        "WEBHOOK_LISTEN_ADDR",
+        &[("DATABASE_URL", "garbage")],
+    )
+    .await;
+    assert!(running.healthcheck(), "ready without PostgreSQL");
 }
 
 #[tokio::test]

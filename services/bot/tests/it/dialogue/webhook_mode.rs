@@ -11,12 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use super::*;
 
 /// The webhook service in process, with the bot's Redis prefix.
-async fn webhook(
-    options: &PgConnectOptions,
-    redis: &medsync_platform::config::RedisConfig,
-) -> TestApp {
-    let mut base = common::base(options);
-    base.redis = redis.clone();
+async fn webhook(redis: &medsync_platform::config::RedisConfig) -> TestApp {
     let env = medsync_platform::config::Env::new(std::collections::HashMap::from([
         (
             "TELEGRAM_WEBHOOK_SECRET",
@@ -25,12 +20,13 @@ async fn webhook(
         ("TELEGRAM_MODE", "webhook"),
     ]));
     let config = medsync_webhook::Config {
-        base,
+        http: testing::http_config(),
+        redis: redis.clone(),
         telegram: medsync_platform::config::TelegramConfig::from_env(&env).unwrap(),
         stream_maxlen: 10_000,
     };
-    let infra = testing::infra(&config.base);
-    TestApp::spawn(medsync_webhook::build_with(config, infra).await.unwrap())
+    let redis = medsync_platform::redis::Redis::connect(&config.redis).unwrap();
+    TestApp::spawn(medsync_webhook::build_with(config, redis).await.unwrap())
 }
 
 async fn set_webhook(sim: &Sim, url: &str) {
@@ -55,7 +51,7 @@ async fn the_same_conversation_in_webhook_mode_through_the_redis_stream(
     clinic(&db).await;
     let sim = Sim::start().await;
     let config = bot_config(common::base(&options), &sim.url(), "webhook");
-    let webhook = webhook(&options, &config.base.redis).await;
+    let webhook = webhook(&config.base.redis).await;
     set_webhook(&sim, &format!("{}/telegram/webhook", webhook.url)).await;
     let infra = testing::infra(&config.base);
     let redis = infra.redis.clone();
@@ -183,7 +179,7 @@ async fn with_redis_down_the_webhook_answers_503_and_the_redelivered_update_is_h
     webhook_redis.url = medsync_platform::config::RedisUrl(medsync_platform::config::Secret::from(
         via_relay.as_str(),
     ));
-    let webhook = webhook(&options, &webhook_redis).await;
+    let webhook = webhook(&webhook_redis).await;
     set_webhook(&sim, &format!("{}/telegram/webhook", webhook.url)).await;
     let infra = testing::infra(&config.base);
     let bot = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());

@@ -2,20 +2,22 @@
 
 use sqlx::PgPool;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::str::FromStr;
+use sqlx::postgres::PgPoolOptions;
 
 use crate::config::DatabaseConfig;
 
 /// A pool that connects on first use, so a service starts (and reports "not ready") while
 /// PostgreSQL is still coming up, instead of crash-looping.
-pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
-    let options =
-        PgConnectOptions::from_str(config.url.0.expose())?.application_name(application_name());
-    Ok(PgPoolOptions::new()
+pub fn pool(config: &DatabaseConfig) -> PgPool {
+    let options = config
+        .url
+        .options()
+        .clone()
+        .application_name(application_name());
+    PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
-        .connect_lazy_with(options))
+        .connect_lazy_with(options)
 }
 
 /// The running binary's name, shown in `pg_stat_activity`.

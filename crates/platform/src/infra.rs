@@ -44,7 +44,7 @@ impl Infra {
     pub fn connect(config: &BaseConfig) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         Ok(Self {
-            db: crate::db::pool(&config.database).context("DATABASE_URL")?,
+            db: crate::db::pool(&config.database),
             redis: Redis::connect(&config.redis).context("REDIS_URL")?,
         })
     }

@@ -25,7 +25,7 @@ impl Redis {
     /// A connection that is established on first use and re-established after failures, so a
     /// service starts (not ready) while Redis is away.
     pub fn connect(config: &RedisConfig) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(config.url.0.expose())?;
+        let client = redis::Client::open(config.url.info().clone())?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)))

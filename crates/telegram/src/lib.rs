@@ -36,14 +36,13 @@ const _: () = assert!(REQUEST_TIMEOUT.as_secs() >= POLL_TIMEOUT.as_secs() + 10);
 
 /// The Telegram client for `token` at `api_url` (the real Bot API or tgsim).
 pub fn client(token: &Secret, api_url: &HttpUrl) -> anyhow::Result<Bot> {
-    let url = reqwest::Url::parse(&api_url.0).context("TELEGRAM_API_URL")?;
     let http = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .tcp_nodelay(true)
         .build()
         .context("building the Telegram HTTP client")?;
-    Ok(Bot::with_client(token.expose(), http).set_api_url(url))
+    Ok(Bot::with_client(token.expose(), http).set_api_url(api_url.0.clone()))
 }
 
 /// What a failed Bot API request means for the one who made it.

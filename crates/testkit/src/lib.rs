@@ -15,9 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use medsync_platform::app::App;
-use medsync_platform::config::{
-    DatabaseConfig, DatabaseUrl, HttpConfig, RedisConfig, RedisUrl, Secret,
-};
+use medsync_platform::config::{DatabaseConfig, DatabaseUrl, HttpConfig, RedisConfig, RedisUrl};
 use medsync_platform::infra::{BaseConfig, Infra};
 use medsync_platform::redis::Redis;
 
@@ -41,7 +39,7 @@ pub fn database_url(options: &PgConnectOptions) -> String {
 /// A Redis configuration with a key prefix of its own, so tests never see each other's keys.
 pub fn redis_config() -> RedisConfig {
     RedisConfig {
-        url: RedisUrl(Secret::from(env_url("REDIS_URL").as_str())),
+        url: RedisUrl::parse(&env_url("REDIS_URL")).expect("REDIS_URL is a Redis URL"),
         key_prefix: format!("test:{}", uuid::Uuid::new_v4()),
     }
 }
@@ -60,7 +58,7 @@ pub fn base_config(options: &PgConnectOptions) -> BaseConfig {
     BaseConfig {
         http: http_config(),
         database: DatabaseConfig {
-            url: DatabaseUrl(Secret::from(database_url(options).as_str())),
+            url: DatabaseUrl::parse(&database_url(options)).expect("a PostgreSQL URL"),
             max_connections: 5,
             acquire_timeout: Duration::from_secs(5),
         },
@@ -76,7 +74,8 @@ pub fn infra(base: &BaseConfig) -> Infra {
 /// Connections whose PostgreSQL is unreachable (a closed port), Redis real.
 pub fn infra_without_postgres() -> Infra {
     let mut base = base_config(&PgConnectOptions::new().database("none"));
-    base.database.url = DatabaseUrl(Secret::from("postgres://medsync:x@127.0.0.1:1/none"));
+    base.database.url =
+        DatabaseUrl::parse("postgres://medsync:x@127.0.0.1:1/none").expect("a PostgreSQL URL");
     base.database.acquire_timeout = Duration::from_millis(500);
     infra(&base)
 }
@@ -84,7 +83,7 @@ pub fn infra_without_postgres() -> Infra {
 /// Connections whose Redis is unreachable (a closed port).
 pub fn redis_unreachable() -> Redis {
     Redis::connect(&RedisConfig {
-        url: RedisUrl(Secret::from("redis://127.0.0.1:1/0")),
+        url: RedisUrl::parse("redis://127.0.0.1:1/0").expect("a Redis URL"),
         key_prefix: "test:unreachable".to_owned(),
     })
     .expect("a lazy client")

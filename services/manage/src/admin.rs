@@ -15,7 +15,7 @@ pub async fn create(
     admin: &AdminConfig,
     promote: bool,
 ) -> anyhow::Result<()> {
-    let pool = medsync_platform::db::pool(database).context("DATABASE_URL")?;
+    let pool = medsync_platform::db::pool(database);
     let hash = medsync_domain::password::hash(admin.password.expose().to_owned())
         .await
         .context("hashing ADMIN_PASSWORD")?;

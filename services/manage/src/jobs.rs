@@ -41,7 +41,7 @@ pub async fn list(
     status: Option<JobStatus>,
     limit: i64,
 ) -> anyhow::Result<()> {
-    let pool = medsync_platform::db::pool(database).context("DATABASE_URL")?;
+    let pool = medsync_platform::db::pool(database);
     let mut conn = pool.acquire().await.context("connecting to PostgreSQL")?;
     let (items, total) = jobs::list(&mut conn, status, limit, 0).await?;
     for job in &items {
@@ -59,7 +59,7 @@ pub async fn list(
 
 /// Queues the job `id` to run now (dead or waiting jobs only).
 pub async fn retry(database: &DatabaseConfig, id: Uuid) -> anyhow::Result<()> {
-    let pool = medsync_platform::db::pool(database).context("DATABASE_URL")?;
+    let pool = medsync_platform::db::pool(database);
     let mut conn = pool.acquire().await.context("connecting to PostgreSQL")?;
     let job = jobs::retry(&mut conn, id)
         .await

@@ -18,7 +18,7 @@ pub async fn migrate(
     config: &DatabaseConfig,
     app_role: Option<&roles::AppRole>,
 ) -> anyhow::Result<()> {
-    let pool = medsync_platform::db::pool(config).context("DATABASE_URL")?;
+    let pool = medsync_platform::db::pool(config);
     medsync_platform::db::migrate(&pool)
         .await
         .context("applying migrations")?;

@@ -176,7 +176,7 @@ const DOCTORS: &[DemoDoctor] = &[
 /// Upserts the demo clinic (and the admin, when configured) in one transaction. Concurrent
 /// runs are serialised by a transaction-scoped advisory lock.
 pub async fn run(database: &DatabaseConfig, admin: Option<&AdminConfig>) -> anyhow::Result<Report> {
-    let pool = medsync_platform::db::pool(database).context("DATABASE_URL")?;
+    let pool = medsync_platform::db::pool(database);
     let report = seed(&pool, admin).await;
     pool.close().await;
     report

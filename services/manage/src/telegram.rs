@@ -51,7 +51,7 @@ pub const ALLOWED_UPDATES: [AllowedUpdate; 2] =
 /// Registers the webhook (URL, secret token, allowed update types) and reads it back.
 pub async fn set_webhook(config: &WebhookConfig) -> anyhow::Result<()> {
     let bot = medsync_telegram::client(&config.token, &config.api_url)?;
-    let url = reqwest::Url::parse(&config.url.0).context("TELEGRAM_WEBHOOK_URL")?;
+    let url = config.url.0.clone();
     bot.set_webhook(url)
         .secret_token(config.secret.expose().to_owned())
         .allowed_updates(ALLOWED_UPDATES)

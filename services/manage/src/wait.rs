@@ -21,7 +21,7 @@ pub async fn until_ready(
     timeout: Duration,
     schema: bool,
 ) -> anyhow::Result<()> {
-    let pool = medsync_platform::db::pool(database).context("DATABASE_URL")?;
+    let pool = medsync_platform::db::pool(database);
     let redis = Redis::connect(redis).context("REDIS_URL")?;
     let readiness = Readiness::new(pool.clone(), redis);
     let started = Instant::now();

@@ -215,18 +215,16 @@ impl FromEnv for Secret {
     }
 }
 
-/// An `http://` or `https://` URL (without a trailing slash).
+/// An `http://` or `https://` URL with a host, kept parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl(pub String);
+pub struct HttpUrl(pub reqwest::Url);
 
 impl FromEnv for HttpUrl {
     const EXPECTED: &'static str = "an http:// or https:// URL";
     fn parse_env(raw: &str) -> Result<Self, String> {
         let url = reqwest::Url::parse(raw).map_err(|e| e.to_string())?;
         match url.scheme() {
-            "http" | "https" if url.host_str().is_some() => {
-                Ok(Self(raw.trim_end_matches('/').to_owned()))
-            }
+            "http" | "https" if url.host_str().is_some() => Ok(Self(url)),
             other => Err(format!("scheme {other:?} or no host")),
         }
     }

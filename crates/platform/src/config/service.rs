@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{ConfigError, Env, FromEnv, Seconds, Secret, Source};
+use sqlx::postgres::PgConnectOptions;
+
+use super::{ConfigError, Env, FromEnv, Seconds, Source};
 
 /// Where a service listens, and how long it lets requests finish on shutdown.
 #[derive(Debug, Clone)]
@@ -39,9 +41,34 @@ impl HttpConfig {
     }
 }
 
-/// A PostgreSQL connection URL. Secret: it usually carries a password.
+/// A PostgreSQL connection URL, kept parsed. Secret: it usually carries a password, so its
+/// `Debug` shows nothing of it (sqlx's options would print the password).
 #[derive(Clone)]
-pub struct DatabaseUrl(pub Secret);
+pub struct DatabaseUrl(PgConnectOptions);
+
+impl DatabaseUrl {
+    /// Parses a `postgres://` URL.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = reqwest::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(format!("scheme {:?} instead of postgres://", url.scheme()));
+        }
+        PgConnectOptions::from_str(raw)
+            .map(Self)
+            .map_err(|_| "not a valid PostgreSQL connection URL".to_owned())
+    }
+
+    /// The connection options.
+    pub fn options(&self) -> &PgConnectOptions {
+        &self.0
+    }
+}
+
+impl From<PgConnectOptions> for DatabaseUrl {
+    fn from(options: PgConnectOptions) -> Self {
+        Self(options)
+    }
+}
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -54,13 +81,7 @@ impl FromEnv for DatabaseUrl {
         "a PostgreSQL URL such as postgres://medsync:password@db:5432/medsync";
     const SECRET: bool = true;
     fn parse_env(raw: &str) -> Result<Self, String> {
-        let url = reqwest::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") {
-            return Err(format!("scheme {:?} instead of postgres://", url.scheme()));
-        }
-        sqlx::postgres::PgConnectOptions::from_str(raw)
-            .map_err(|_| "not a valid PostgreSQL connection URL".to_owned())?;
-        Ok(Self(Secret::from(raw)))
+        Self::parse(raw)
     }
 }
 
@@ -93,9 +114,23 @@ impl DatabaseConfig {
     }
 }
 
-/// A Redis connection URL. Secret: it may carry a password.
+/// A Redis connection URL, kept parsed. Secret: it may carry a password.
 #[derive(Clone)]
-pub struct RedisUrl(pub Secret);
+pub struct RedisUrl(redis::ConnectionInfo);
+
+impl RedisUrl {
+    /// Parses a `redis://` or `rediss://` URL.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        redis::IntoConnectionInfo::into_connection_info(raw)
+            .map(Self)
+            .map_err(|_| "not a valid redis:// or rediss:// URL".to_owned())
+    }
+
+    /// Where to connect, and as whom.
+    pub fn info(&self) -> &redis::ConnectionInfo {
+        &self.0
+    }
+}
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,8 +142,7 @@ impl FromEnv for RedisUrl {
     const EXPECTED: &'static str = "a Redis URL such as redis://redis:6379/0";
     const SECRET: bool = true;
     fn parse_env(raw: &str) -> Result<Self, String> {
-        redis::Client::open(raw).map_err(|_| "not a valid redis:// or rediss:// URL".to_owned())?;
-        Ok(Self(Secret::from(raw)))
+        Self::parse(raw)
     }
 }
 

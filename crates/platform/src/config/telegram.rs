@@ -98,10 +98,7 @@ impl TelegramConfig {
 }
 
 /// Whether `url` is `https://`, or `http://` to a loopback address (a simulator on this host).
-fn is_https_or_loopback(url: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(url) else {
-        return false;
-    };
+fn is_https_or_loopback(url: &reqwest::Url) -> bool {
     let loopback = url.host_str().is_some_and(|host| {
         host == "localhost"
             || host
@@ -121,13 +118,18 @@ impl TelegramConfig {
             .map(|s| s.0);
         let api_url = env.or(
             "TELEGRAM_API_URL",
-            HttpUrl(TELEGRAM_DEFAULT_API_URL.to_owned()),
+            HttpUrl(reqwest::Url::parse(TELEGRAM_DEFAULT_API_URL).map_err(|e| ConfigError {
+                var: "TELEGRAM_API_URL",
+                value: None,
+                problem: format!("has no valid default ({e})"),
+                expected: "an https:// URL",
+            })?),
         )?;
         let allow_http = env.or("TELEGRAM_API_ALLOW_HTTP", false)?;
         if !allow_http && !is_https_or_loopback(&api_url.0) {
             return Err(ConfigError {
                 var: "TELEGRAM_API_URL",
-                value: Some(api_url.0),
+                value: Some(api_url.0.to_string()),
                 problem: "is plain http: the bot token would cross the network in clear".to_owned(),
                 expected: "an https:// URL (or set TELEGRAM_API_ALLOW_HTTP=true for a local \
                            simulator)",
@@ -206,7 +208,7 @@ mod tests {
     fn telegram_defaults_to_polling_the_real_bot_api() {
         let cfg = TelegramConfig::from_env(&env(&[])).unwrap();
         assert_eq!(cfg.mode, TelegramMode::Polling);
-        assert_eq!(cfg.api_url.0, TELEGRAM_DEFAULT_API_URL);
+        assert_eq!(cfg.api_url.0.as_str(), "https://api.telegram.org/");
         assert!(cfg.bot_token.is_none());
     }
 

@@ -176,9 +176,7 @@ async fn with_redis_down_the_webhook_answers_503_and_the_redelivered_update_is_h
     via_relay.set_port(Some(relay.addr.port())).unwrap();
     via_relay.set_host(Some("127.0.0.1")).unwrap();
     let mut webhook_redis = config.base.redis.clone();
-    webhook_redis.url = medsync_platform::config::RedisUrl(medsync_platform::config::Secret::from(
-        via_relay.as_str(),
-    ));
+    webhook_redis.url = medsync_platform::config::RedisUrl::parse(via_relay.as_str()).unwrap();
     let webhook = webhook(&webhook_redis).await;
     set_webhook(&sim, &format!("{}/telegram/webhook", webhook.url)).await;
     let infra = testing::infra(&config.base);

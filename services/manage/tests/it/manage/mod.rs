@@ -14,7 +14,7 @@ mod wait_ready;
 
 fn database(options: &PgConnectOptions) -> DatabaseConfig {
     DatabaseConfig {
-        url: DatabaseUrl(Secret::from(testing::database_url(options).as_str())),
+        url: DatabaseUrl::parse(&testing::database_url(options)).unwrap(),
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
     }

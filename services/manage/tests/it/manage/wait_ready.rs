@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use medsync_platform::config::{DatabaseConfig, DatabaseUrl, Secret};
+use medsync_platform::config::{DatabaseConfig, DatabaseUrl};
 use medsync_testkit as testing;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -11,7 +11,7 @@ use super::*;
 #[tokio::test]
 async fn wait_ready_gives_up_naming_what_never_answered() {
     let database = DatabaseConfig {
-        url: DatabaseUrl(Secret::from("postgres://medsync:x@127.0.0.1:1/medsync")),
+        url: DatabaseUrl::parse("postgres://medsync:x@127.0.0.1:1/medsync").unwrap(),
         max_connections: 1,
         acquire_timeout: Duration::from_millis(300),
     };
@@ -35,9 +35,7 @@ async fn wait_ready_gives_up_naming_what_never_answered() {
 #[tokio::test]
 async fn wait_ready_returns_once_both_answer() {
     let database = DatabaseConfig {
-        url: DatabaseUrl(Secret::from(
-            std::env::var("DATABASE_URL").unwrap().as_str(),
-        )),
+        url: DatabaseUrl::parse(std::env::var("DATABASE_URL").unwrap().as_str()).unwrap(),
         max_connections: 1,
         acquire_timeout: Duration::from_secs(2),
     };

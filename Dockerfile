@@ -15,7 +15,9 @@ ARG CARGO_CHEF_VERSION=0.1.78
 RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}" \
     && rm -rf "${CARGO_HOME}/registry"
 WORKDIR /app
-# sqlx's query macros read the committed .sqlx/ metadata, never a live database, at build time.
+# No sqlx query macro is used (every query runs in the integration tests against a real
+# PostgreSQL instead), so a build needs neither a database nor .sqlx/ metadata; SQLX_OFFLINE
+# keeps it so: a macro added without committed metadata fails the build here, not at run time.
 ENV SQLX_OFFLINE=true \
     CARGO_TERM_COLOR=never
 

@@ -5,7 +5,7 @@
 #               self-signed certificate, brings up docker-compose.prod.yml, waits for every
 #               service to be healthy, then checks through nginx: the API over HTTPS, the
 #               HTTP→HTTPS redirect, security headers, /readyz of every service; that every
-#               container runs as non-root; that a bad DATABASE_URL is refused with a message
+#               container runs as non-root; that a bad DATABASE_URL (the webhook: REDIS_URL) is refused with a message
 #               naming it; that `stop api` is graceful (exit 0) and quick (< 10 s).
 #   development: brings up `--profile dev` with no .env, waits for every service to be
 #               healthy, checks the API and every /readyz through nginx, and non-root.
@@ -157,14 +157,18 @@ tls_is_tight() {  # CERT_DIR PORT
         || { log "  TLS 1.2 with ECDHE-RSA-AES128-GCM-SHA256 refused"; return 1; }
 }
 
-refuses_bad_database_url() {  # IMAGE [ARGS...]
-    local image=$1 out code
-    shift
+refuses_bad_url() {  # VAR IMAGE [ARGS...]: VAR unset or garbage (the other URL valid) stops it
+    local var=$1 image=$2 out code
+    shift 2
+    local -A valid=([DATABASE_URL]=postgres://medsync:x@db:5432/medsync [REDIS_URL]=redis://redis:6379)
+    unset "valid[$var]"
+    local -a env=()
+    for other in "${!valid[@]}"; do env+=(-e "$other=${valid[$other]}"); done
     for value in "" garbage; do
         code=0
-        out=$(docker run --rm -e DATABASE_URL="$value" -e REDIS_URL=redis://redis:6379 "$image" "$@" 2>&1) || code=$?
-        if [[ $code -eq 0 || $out != *DATABASE_URL* || $out == *panicked* ]]; then
-            log "  $image with DATABASE_URL='$value': exit $code: $out"
+        out=$(timeout 30 docker run --rm -e "$var=$value" "${env[@]}" "$image" "$@" 2>&1) || code=$?
+        if [[ $code -eq 0 || $code -eq 124 || $out != *"$var"* || $out == *panicked* ]]; then
+            log "  $image with $var='$value': exit $code: $out"
             return 1
         fi
     done
@@ -277,10 +281,12 @@ redis_hardened() {
     [[ $policy == noeviction ]]
 }
 check "Redis: password not on the command line, maxmemory with noeviction" redis_hardened
-for image in api webhook bot worker; do
-    check "$image image refuses an unset or garbage DATABASE_URL" refuses_bad_database_url "medsync/$image:latest"
+for image in api bot worker; do
+    check "$image image refuses an unset or garbage DATABASE_URL" refuses_bad_url DATABASE_URL "medsync/$image:latest"
 done
-check "manage image refuses an unset or garbage DATABASE_URL" refuses_bad_database_url medsync/manage:latest migrate
+check "manage image refuses an unset or garbage DATABASE_URL" refuses_bad_url DATABASE_URL medsync/manage:latest migrate
+# The webhook reads no DATABASE_URL (it never queries PostgreSQL): its one connection is Redis.
+check "webhook image refuses an unset or garbage REDIS_URL" refuses_bad_url REDIS_URL medsync/webhook:latest
 
 # --- Restarts with the volumes kept: data made first, then every service restarted on its
 # own, then the whole stack taken down and up again; healthy each time, nothing lost.

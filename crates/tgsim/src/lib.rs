@@ -19,6 +19,7 @@
 //! answers 2xx, as Telegram does.
 
 mod control;
+pub mod harness;
 mod methods;
 mod page;
 mod state;

@@ -118,12 +118,14 @@ impl TelegramConfig {
             .map(|s| s.0);
         let api_url = env.or(
             "TELEGRAM_API_URL",
-            HttpUrl(reqwest::Url::parse(TELEGRAM_DEFAULT_API_URL).map_err(|e| ConfigError {
-                var: "TELEGRAM_API_URL",
-                value: None,
-                problem: format!("has no valid default ({e})"),
-                expected: "an https:// URL",
-            })?),
+            HttpUrl(
+                reqwest::Url::parse(TELEGRAM_DEFAULT_API_URL).map_err(|e| ConfigError {
+                    var: "TELEGRAM_API_URL",
+                    value: None,
+                    problem: format!("has no valid default ({e})"),
+                    expected: "an https:// URL",
+                })?,
+            ),
         )?;
         let allow_http = env.or("TELEGRAM_API_ALLOW_HTTP", false)?;
         if !allow_http && !is_https_or_loopback(&api_url.0) {

@@ -1,19 +1,16 @@
 //! What the worker tests share: a worker in process, tgsim, jobs by SQL.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use medsync_platform::config::Env;
 use medsync_testkit::{self as testing, TestApp};
-use medsync_tgsim::{Options, Simulator};
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub const TOKEN: &str = "123456789:test-token";
+pub const TOKEN: &str = medsync_tgsim::harness::TEST_TOKEN;
 
 pub async fn pool(options: &PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
@@ -44,57 +41,7 @@ pub async fn worker(config: medsync_worker::Config) -> TestApp {
     TestApp::spawn(medsync_worker::build_with(config, infra).await.unwrap())
 }
 
-/// tgsim on a free port.
-pub struct Sim {
-    pub sim: Simulator,
-    pub addr: SocketAddr,
-}
-
-impl Sim {
-    pub async fn start() -> Self {
-        let sim = Simulator::new(Options::default());
-        let addr = sim
-            .clone()
-            .spawn(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                CancellationToken::new(),
-            )
-            .await
-            .unwrap();
-        Self { sim, addr }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn bot_messages(&self, chat: i64) -> Vec<String> {
-        self.sim
-            .chat(TOKEN, chat)
-            .into_iter()
-            .filter(|m| m["from"]["is_bot"] == true)
-            .filter_map(|m| m["text"].as_str().map(str::to_owned))
-            .collect()
-    }
-
-    /// Waits (up to `seconds`) for a bot message in `chat` starting with `prefix`.
-    pub async fn wait_for(&self, chat: i64, prefix: &str, seconds: u64) -> String {
-        for _ in 0..seconds * 20 {
-            if let Some(text) = self
-                .bot_messages(chat)
-                .into_iter()
-                .find(|t| t.starts_with(prefix))
-            {
-                return text;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "no message starting with {prefix:?} in chat {chat}: {:#?}",
-            self.bot_messages(chat)
-        );
-    }
-}
+pub use medsync_tgsim::harness::TestSim as Sim;
 
 /// A Telegram-only patient (chat id = Telegram user id).
 pub async fn telegram_patient(db: &PgPool, telegram_id: i64, name: &str) -> Uuid {

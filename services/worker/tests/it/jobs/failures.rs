@@ -119,7 +119,7 @@ async fn a_failing_job_backs_off_dies_and_runs_again_when_retried(
         (retried["status"].as_str(), retried["attempts"].as_i64()),
         (Some("queued"), Some(0))
     );
-    sim.wait_for(PATIENT_CHAT, "✅ Your visit is booked", 15)
+    sim.wait_for_text_within(PATIENT_CHAT, "✅ Your visit is booked", 15)
         .await;
     wait_until(
         &db,
@@ -175,7 +175,8 @@ async fn a_blocked_bot_ends_the_job_with_a_note_and_429_puts_it_off(
     // 429 with retry_after 2: put off by two seconds, the attempt not counted, then sent.
     let started = Instant::now();
     let booking = book(&db, flooded, doctor).await;
-    sim.wait_for(5002, "✅ Your visit is booked", 15).await;
+    sim.wait_for_text_within(5002, "✅ Your visit is booked", 15)
+        .await;
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "retry_after honoured"

@@ -142,12 +142,14 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
         .unwrap();
     let when = clock::human(clock::parse_rfc3339(&starts_at).unwrap(), &rules().timezone);
     let text = sim
-        .wait_for(PATIENT_CHAT, "✅ Your visit is booked", 15)
+        .wait_for_text_within(PATIENT_CHAT, "✅ Your visit is booked", 15)
         .await;
     assert!(text.contains(&format!("Dr. Ada Heart on {when}")), "{text}");
     let id = Uuid::parse_str(booked["id"].as_str().unwrap()).unwrap();
     assert!(text.contains(&bookings::reference(id)), "{text}");
-    let to_doctor = sim.wait_for(doctor_chat, "New booking: Pat on", 15).await;
+    let to_doctor = sim
+        .wait_for_text_within(doctor_chat, "New booking: Pat on", 15)
+        .await;
     assert!(to_doctor.contains(&when), "{to_doctor}");
 
     // 2. In the bot's dialogue (polling tgsim): the same confirmation, from the worker.
@@ -204,8 +206,10 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
         let (message, data) = found.unwrap_or_else(|| panic!("no {prefix} button"));
         press(message, &data);
     }
-    sim.wait_for(ada, "✅ Booked", 15).await;
-    let text = sim.wait_for(ada, "✅ Your visit is booked", 15).await;
+    sim.wait_for_text_within(ada, "✅ Booked", 15).await;
+    let text = sim
+        .wait_for_text_within(ada, "✅ Your visit is booked", 15)
+        .await;
     let starts: time::OffsetDateTime = sqlx::query_scalar(
         "SELECT b.starts_at FROM bookings b JOIN users u ON u.id = b.patient_id
          WHERE u.telegram_user_id = $1",
@@ -240,7 +244,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
     let worker = worker(config(&options, &vars)).await;
 
     let booking = book(&db, patient, doctor).await;
-    sim.wait_for(PATIENT_CHAT, "✅ Your visit is booked", 15)
+    sim.wait_for_text_within(PATIENT_CHAT, "✅ Your visit is booked", 15)
         .await;
 
     // A reminder due three seconds from now (the booking's own are a day and more ahead).
@@ -262,7 +266,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
     let mut arrived = None;
     for _ in 0..200 {
         if sim
-            .bot_messages(PATIENT_CHAT)
+            .bot_texts(PATIENT_CHAT)
             .iter()
             .any(|t| t.starts_with("⏰ Reminder"))
         {
@@ -277,7 +281,9 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
         arrived.duration_since(due) < jiff::SignedDuration::from_secs(5),
         "arrived at {arrived}, due {due}"
     );
-    let reminder = sim.wait_for(PATIENT_CHAT, "⏰ Reminder", 1).await;
+    let reminder = sim
+        .wait_for_text_within(PATIENT_CHAT, "⏰ Reminder", 1)
+        .await;
     assert!(
         reminder.contains("your visit with Dr. Ada Heart is in 90 minutes"),
         "{reminder}"
@@ -334,7 +340,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
     .await
     .unwrap();
     assert_eq!(queued_after, 0);
-    sim.wait_for(PATIENT_CHAT, "❎ Your visit with Dr. Ada Heart", 15)
+    sim.wait_for_text_within(PATIENT_CHAT, "❎ Your visit with Dr. Ada Heart", 15)
         .await;
     // The held reminder's lease runs out; a worker takes it, sees the cancellation, sends nothing.
     wait_until(
@@ -349,7 +355,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
         Some("the booking was cancelled: no reminder")
     );
     let reminders = sim
-        .bot_messages(PATIENT_CHAT)
+        .bot_texts(PATIENT_CHAT)
         .iter()
         .filter(|t| t.starts_with("⏰ Reminder"))
         .count();

@@ -79,7 +79,8 @@ async fn telegram_failures_are_retried_by_their_class_and_a_refused_token_fails_
     let report: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(report["telegram"]["ok"], false, "{report}");
     sim.sim.inject(TOKEN, fault(401, None, 0)); // the operator fixes the token
-    sim.wait_for(6001, "✅ Your visit is booked", 15).await;
+    sim.wait_for_text_within(6001, "✅ Your visit is booked", 15)
+        .await;
     wait_until(
         &db,
         &format!("SELECT status = 'succeeded' FROM jobs WHERE booking_id = '{}' AND kind = 'booking.confirmation'", booking.id),
@@ -100,7 +101,8 @@ async fn telegram_failures_are_retried_by_their_class_and_a_refused_token_fails_
     );
     let patient = telegram_patient(&db, 6002, "Server").await;
     let booking = book(&db, patient, doctor).await;
-    sim.wait_for(6002, "✅ Your visit is booked", 40).await;
+    sim.wait_for_text_within(6002, "✅ Your visit is booked", 40)
+        .await;
     wait_until(
         &db,
         &format!("SELECT status = 'succeeded' FROM jobs WHERE booking_id = '{}' AND kind = 'booking.confirmation'", booking.id),
@@ -117,7 +119,8 @@ async fn telegram_failures_are_retried_by_their_class_and_a_refused_token_fails_
         .inject(TOKEN, fault(400, Some("Too Many Requests"), 1));
     let patient = telegram_patient(&db, 6003, "Flood").await;
     let booking = book(&db, patient, doctor).await;
-    sim.wait_for(6003, "✅ Your visit is booked", 15).await;
+    sim.wait_for_text_within(6003, "✅ Your visit is booked", 15)
+        .await;
     let (_, attempts, last_error, _) = confirmation_of(&db, booking.id).await;
     assert_eq!(attempts, 2, "{last_error:?}");
 
@@ -128,7 +131,8 @@ async fn telegram_failures_are_retried_by_their_class_and_a_refused_token_fails_
     let patient = telegram_patient(&db, 6004, "Wait").await;
     let started = Instant::now();
     let booking = book(&db, patient, doctor).await;
-    sim.wait_for(6004, "✅ Your visit is booked", 15).await;
+    sim.wait_for_text_within(6004, "✅ Your visit is booked", 15)
+        .await;
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "the wait honoured"

@@ -14,7 +14,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::clock::{from_db, to_db};
+use jiff_sqlx::ToSqlx;
 
 /// Where an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -157,7 +157,7 @@ pub struct Entry {
 
 type Row = (
     Uuid,
-    time::OffsetDateTime,
+    jiff_sqlx::Timestamp,
     String,
     String,
     Option<Uuid>,
@@ -198,8 +198,8 @@ pub async fn list(
           AND ($5::timestamptz IS NULL OR at >= $5)
           AND ($6::timestamptz IS NULL OR at < $6)";
     let action = filter.action.as_deref();
-    let since = filter.since.map(to_db);
-    let until = filter.until.map(to_db);
+    let since = filter.since.map(ToSqlx::to_sqlx);
+    let until = filter.until.map(ToSqlx::to_sqlx);
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, at, action, channel, actor_id, subject_id, booking_id, host(ip), details
          FROM audit_events {WHERE} ORDER BY at DESC, id DESC LIMIT $7 OFFSET $8"
@@ -230,7 +230,7 @@ pub async fn list(
         .map(
             |(id, at, action, channel, actor_id, subject_id, booking_id, ip, details)| Entry {
                 id,
-                at: from_db(at),
+                at: at.to_jiff(),
                 action,
                 channel,
                 actor_id,
@@ -256,7 +256,7 @@ pub async fn purge(
         .execute(&mut *tx)
         .await?;
     let deleted = sqlx::query("DELETE FROM audit_events WHERE at < $1")
-        .bind(to_db(cutoff))
+        .bind(cutoff.to_sqlx())
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -1,23 +1,16 @@
 //! Instants and the clinic's time zone.
 //!
-//! Scheduling arithmetic (weekly hours in local time, daylight-saving changes) is done with
-//! `jiff`, whose `TimeZone` follows the IANA database; PostgreSQL columns are read and written
-//! as `time::OffsetDateTime` (sqlx's type). The two meet only through these helpers.
+//! One time library, end to end: instants are `jiff::Timestamp`, weekly hours
+//! `jiff::civil::Time`, the clinic's zone a `jiff::tz::TimeZone` (IANA rules). PostgreSQL
+//! columns are read and written through `jiff-sqlx`'s wrappers (`ts.to_sqlx()` to bind,
+//! `#[sqlx(try_from = "jiff_sqlx::Timestamp")]` or `.to_jiff()` to read).
+//!
+//! Every instant shown to people or clients is rendered in the clinic's zone: RFC 3339 with the
+//! clinic's UTC offset at that instant ([`rfc3339_in`]) for the API and `manage`, words for
+//! chats ([`human`]).
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use time::OffsetDateTime;
-
-/// An instant as sqlx stores it.
-pub fn to_db(ts: Timestamp) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(ts.as_nanosecond())
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// An instant read from the database.
-pub fn from_db(odt: OffsetDateTime) -> Timestamp {
-    Timestamp::from_nanosecond(odt.unix_timestamp_nanos()).unwrap_or(Timestamp::UNIX_EPOCH)
-}
 
 /// RFC 3339 with the clinic's offset at that instant, e.g. `2030-03-31T09:00:00+02:00`.
 pub fn rfc3339_in(ts: Timestamp, tz: &TimeZone) -> String {

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::clock::{from_db, to_db};
 use super::users::Role;
+use jiff_sqlx::ToSqlx as _;
 
 /// A fresh refresh token (shown once, to the client).
 #[derive(Clone, PartialEq, Eq)]
@@ -71,8 +71,8 @@ pub async fn issue(
     .bind(user_id)
     .bind(family)
     .bind(hash(&token))
-    .bind(to_db(expires_at))
-    .bind(to_db(now))
+    .bind(expires_at.to_sqlx())
+    .bind(now.to_sqlx())
     .execute(conn)
     .await?;
     Ok(RefreshToken {
@@ -119,11 +119,11 @@ pub async fn rotate(
         Uuid,
         Uuid,
         Uuid,
-        time::OffsetDateTime,
-        Option<time::OffsetDateTime>,
-        Option<time::OffsetDateTime>,
+        jiff_sqlx::Timestamp,
+        Option<jiff_sqlx::Timestamp>,
+        Option<jiff_sqlx::Timestamp>,
         Role,
-        time::OffsetDateTime,
+        jiff_sqlx::Timestamp,
     );
     let row: Option<Row> = sqlx::query_as(
         "SELECT t.id, t.user_id, t.family_id, t.expires_at, t.rotated_at, t.revoked_at, u.role,
@@ -137,10 +137,11 @@ pub async fn rotate(
     let Some((id, user_id, family, expires_at, rotated_at, revoked_at, role, started)) = row else {
         return Ok(Rotation::Invalid);
     };
-    let session_end = from_db(started)
+    let session_end = started
+        .to_jiff()
         .checked_add(max_session)
         .unwrap_or(Timestamp::MAX);
-    if revoked_at.is_some() || from_db(expires_at) <= now {
+    if revoked_at.is_some() || expires_at.to_jiff() <= now {
         return Ok(Rotation::Invalid);
     }
     if rotated_at.is_some() {
@@ -153,7 +154,7 @@ pub async fn rotate(
     }
     sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1")
         .bind(id)
-        .bind(to_db(now))
+        .bind(now.to_sqlx())
         .execute(&mut *conn)
         .await?;
     // The last token of a session expires with it.
@@ -176,7 +177,7 @@ pub async fn revoke_family(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
     )
     .bind(family)
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .execute(conn)
     .await?;
     Ok(())
@@ -219,7 +220,7 @@ pub async fn revoke_all(
     )
     .bind(user_id)
     .bind(except)
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .fetch_all(conn)
     .await?;
     let mut families = families;

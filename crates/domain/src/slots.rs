@@ -5,14 +5,14 @@
 //! of queries ([`load_calendar`]); the booking function uses the same code to decide whether a
 //! requested start is a real slot.
 
-use jiff::civil::{Date, DateTime, Time as CivilTime};
+use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::catalog::WeeklyHours;
-use super::clock::{from_db, to_db};
+use jiff_sqlx::ToSqlx as _;
 
 /// One slot: `[starts_at, ends_at)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,15 +38,6 @@ pub struct Calendar {
 
 fn overlaps(a: (Timestamp, Timestamp), b: (Timestamp, Timestamp)) -> bool {
     a.0 < b.1 && b.0 < a.1
-}
-
-fn civil(t: time::Time) -> CivilTime {
-    CivilTime::constant(0, 0, 0, 0)
-        .with()
-        .hour(i8::try_from(t.hour()).unwrap_or(0))
-        .minute(i8::try_from(t.minute()).unwrap_or(0))
-        .build()
-        .unwrap_or(CivilTime::midnight())
 }
 
 /// The instant of a local date-time, or `None` when the clocks skip it (spring forward). In
@@ -85,9 +76,8 @@ pub fn schedule_slots(
     while day <= last {
         let weekday = i16::from(day.weekday().to_monday_one_offset());
         for hours in calendar.week.iter().filter(|h| h.weekday == weekday) {
-            let (open, close) = (civil(hours.starts_at), civil(hours.ends_at));
-            let mut start = day.to_datetime(open);
-            let close = day.to_datetime(close);
+            let mut start = day.to_datetime(hours.starts_at);
+            let close = day.to_datetime(hours.ends_at);
             while let Ok(end_local) = start.checked_add(SignedDuration::from_mins(step)) {
                 if end_local > close {
                     break;
@@ -146,14 +136,12 @@ pub async fn load_calendar(
     };
     let week = super::catalog::weekly_schedule(&mut *conn, doctor_id).await?;
     // Widen by a day each side: slots near the edges may overlap entries just outside.
-    let (lo, hi) = (
-        to_db(
-            from.checked_sub(SignedDuration::from_hours(24))
-                .unwrap_or(from),
-        ),
-        to_db(to.checked_add(SignedDuration::from_hours(24)).unwrap_or(to)),
-    );
-    let time_off: Vec<(time::OffsetDateTime, time::OffsetDateTime)> = sqlx::query_as(
+    let lo = from
+        .checked_sub(SignedDuration::from_hours(24))
+        .unwrap_or(from);
+    let hi = to.checked_add(SignedDuration::from_hours(24)).unwrap_or(to);
+    let (lo, hi) = (lo.to_sqlx(), hi.to_sqlx());
+    let time_off: Vec<(jiff_sqlx::Timestamp, jiff_sqlx::Timestamp)> = sqlx::query_as(
         "SELECT lower(period), upper(period) FROM doctor_time_off
          WHERE doctor_id = $1 AND period && tstzrange($2, $3)",
     )
@@ -162,7 +150,7 @@ pub async fn load_calendar(
     .bind(hi)
     .fetch_all(&mut *conn)
     .await?;
-    let booked: Vec<(time::OffsetDateTime, time::OffsetDateTime)> = sqlx::query_as(
+    let booked: Vec<(jiff_sqlx::Timestamp, jiff_sqlx::Timestamp)> = sqlx::query_as(
         "SELECT starts_at, ends_at FROM bookings
          WHERE doctor_id = $1 AND status <> 'cancelled' AND starts_at < $3 AND ends_at > $2",
     )
@@ -171,9 +159,9 @@ pub async fn load_calendar(
     .bind(hi)
     .fetch_all(&mut *conn)
     .await?;
-    let pairs = |rows: Vec<(time::OffsetDateTime, time::OffsetDateTime)>| {
+    let pairs = |rows: Vec<(jiff_sqlx::Timestamp, jiff_sqlx::Timestamp)>| {
         rows.into_iter()
-            .map(|(a, b)| (from_db(a), from_db(b)))
+            .map(|(a, b)| (a.to_jiff(), b.to_jiff()))
             .collect()
     };
     Ok(Some(Calendar {
@@ -187,7 +175,7 @@ pub async fn load_calendar(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::time;
+    use jiff::civil::time;
 
     fn berlin() -> TimeZone {
         TimeZone::get("Europe/Berlin").unwrap()
@@ -203,8 +191,8 @@ mod tests {
             week: (1..=7)
                 .map(|weekday| WeeklyHours {
                     weekday,
-                    starts_at: time!(09:00),
-                    ends_at: time!(11:00),
+                    starts_at: time(9, 0, 0, 0),
+                    ends_at: time(11, 0, 0, 0),
                 })
                 .collect(),
             ..Calendar::default()
@@ -244,8 +232,8 @@ mod tests {
             week: (1..=7)
                 .map(|weekday| WeeklyHours {
                     weekday,
-                    starts_at: time!(01:00),
-                    ends_at: time!(04:00),
+                    starts_at: time(1, 0, 0, 0),
+                    ends_at: time(4, 0, 0, 0),
                 })
                 .collect(),
             ..Calendar::default()

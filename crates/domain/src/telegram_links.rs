@@ -9,8 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::clock::to_db;
 use super::sessions::{hash, random_token};
+use jiff_sqlx::ToSqlx as _;
 
 /// A code and when it expires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub async fn issue(
     )
     .bind(hash(&code))
     .bind(user_id)
-    .bind(to_db(expires_at))
+    .bind(expires_at.to_sqlx())
     .execute(conn)
     .await?;
     Ok(LinkCode { code, expires_at })
@@ -95,7 +95,7 @@ pub async fn preview(
          WHERE c.code_hash = $1 AND c.used_at IS NULL AND c.expires_at > $2",
     )
     .bind(hash(code))
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .fetch_optional(&mut *conn)
     .await?;
     let (user_id, email, name) = target.ok_or(RedeemError::Invalid)?;
@@ -138,7 +138,7 @@ pub async fn decline(
          WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
     )
     .bind(hash(code))
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .execute(conn)
     .await?
     .rows_affected();
@@ -161,7 +161,7 @@ pub async fn redeem(
          RETURNING user_id",
     )
     .bind(hash(code))
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .fetch_optional(&mut *conn)
     .await?;
     let user_id = user_id.ok_or(RedeemError::Invalid)?;

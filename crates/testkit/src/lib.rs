@@ -306,8 +306,8 @@ pub async fn clinic_open_every_day(db: &sqlx::PgPool) -> (uuid::Uuid, uuid::Uuid
     let week: Vec<WeeklyHours> = (1..=7)
         .map(|weekday| WeeklyHours {
             weekday,
-            starts_at: time::macros::time!(08:00),
-            ends_at: time::macros::time!(20:00),
+            starts_at: jiff::civil::time(8, 0, 0, 0),
+            ends_at: jiff::civil::time(20, 0, 0, 0),
         })
         .collect();
     let doctor = catalog::upsert_doctor(

@@ -7,6 +7,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medsync_domain::bookings::BookingError;
+use medsync_domain::jobs::RetryError;
+use medsync_domain::users::RegisterError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -173,6 +175,29 @@ impl From<BookingError> for ApiError {
                 Self::Conflict(e.to_string())
             }
             BookingError::Database(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::EmailTaken => {
+                Self::Conflict("an account with this email exists".to_owned())
+            }
+            RegisterError::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<RetryError> for ApiError {
+    fn from(error: RetryError) -> Self {
+        match error {
+            RetryError::NotFound => Self::not_found("job"),
+            e @ (RetryError::NotRetryable(_) | RetryError::Duplicate) => {
+                Self::Conflict(e.to_string())
+            }
+            RetryError::Database(e) => e.into(),
         }
     }
 }

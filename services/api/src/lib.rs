@@ -52,7 +52,11 @@ pub const SPEC: Spec = Spec {
         title = "MedSync API",
         description = "Appointment booking for a clinic: accounts, catalog, free slots, bookings.\n\n\
             Errors are RFC 9457 problem details (`application/problem+json`). Sign in at \
-            `/api/v1/auth/login` and send the access token as `Authorization: Bearer <token>`.",
+            `/api/v1/auth/login` and send the access token as `Authorization: Bearer <token>`.\n\n\
+            Times: every date-time this API returns (bookings, slots, time off, link codes, jobs, \
+            audit events) is RFC 3339 with the clinic's UTC offset at that instant \
+            (`CLINIC_TIMEZONE`), e.g. `2030-03-31T09:00:00+02:00`; date-times sent to it may carry \
+            any offset or `Z`.",
         license(name = "MIT OR Apache-2.0")
     ),
     modifiers(&BearerAuth),
@@ -63,7 +67,7 @@ pub const SPEC: Spec = Spec {
         (name = "catalog", description = "Specialties, doctors, schedules, free slots"),
         (name = "bookings", description = "Appointments"),
         (name = "telegram", description = "Linking a Telegram account"),
-        (name = "admin", description = "Operating the stack: the job queue"),
+        (name = "admin", description = "Operating the stack: the job queue and the audit trail"),
     )
 )]
 struct ApiDoc;

@@ -14,17 +14,14 @@ pub fn parse_status(raw: &str) -> Result<JobStatus, String> {
 }
 
 fn line(job: &JobInfo) -> String {
-    let run_at = job
-        .run_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
     let mut text = format!(
-        "{}  {:<9}  {:<21}  attempts {}/{}  run_at {run_at}",
+        "{}  {:<9}  {:<21}  attempts {}/{}  run_at {}",
         job.id,
         job.status.as_str(),
         job.kind,
         job.attempts,
-        job.max_attempts
+        job.max_attempts,
+        job.run_at
     );
     if let Some(error) = &job.last_error {
         text.push_str(&format!("\n    last error: {error}"));

@@ -2,11 +2,10 @@
 //! name, admin email), so running it on every start changes nothing after the first time.
 
 use anyhow::Context as _;
+use jiff::civil::{Time, time};
 use medsync_domain::catalog::{self, WeeklyHours};
 use medsync_domain::users::{self, AdminError, AdminMode, AdminOutcome, Email};
 use medsync_platform::config::{ConfigError, DatabaseConfig, Env, FromEnv, Secret, Source};
-use time::Time;
-use time::macros::time;
 
 /// The admin account to create or promote.
 #[derive(Debug, Clone)]
@@ -133,8 +132,8 @@ const DOCTORS: &[DemoDoctor] = &[
         slot_minutes: 20,
         specialties: &["general-practice"],
         hours: &[
-            (WEEKDAYS, time!(08:00), time!(12:00)),
-            (WEEKDAYS, time!(13:00), time!(16:00)),
+            (WEEKDAYS, time(8, 0, 0, 0), time(12, 0, 0, 0)),
+            (WEEKDAYS, time(13, 0, 0, 0), time(16, 0, 0, 0)),
         ],
     },
     DemoDoctor {
@@ -143,8 +142,8 @@ const DOCTORS: &[DemoDoctor] = &[
         slot_minutes: 30,
         specialties: &["cardiology"],
         hours: &[
-            (&[1, 3, 5], time!(09:00), time!(13:00)),
-            (&[2, 4], time!(14:00), time!(18:00)),
+            (&[1, 3, 5], time(9, 0, 0, 0), time(13, 0, 0, 0)),
+            (&[2, 4], time(14, 0, 0, 0), time(18, 0, 0, 0)),
         ],
     },
     DemoDoctor {
@@ -152,7 +151,7 @@ const DOCTORS: &[DemoDoctor] = &[
         bio: "Dermatologist; skin cancer screening.",
         slot_minutes: 30,
         specialties: &["dermatology"],
-        hours: &[(&[2, 3, 4], time!(10:00), time!(17:00))],
+        hours: &[(&[2, 3, 4], time(10, 0, 0, 0), time(17, 0, 0, 0))],
     },
     DemoDoctor {
         name: "Dr. Tom Becker",
@@ -160,8 +159,8 @@ const DOCTORS: &[DemoDoctor] = &[
         slot_minutes: 20,
         specialties: &["pediatrics", "general-practice"],
         hours: &[
-            (WEEKDAYS, time!(08:30), time!(12:30)),
-            (&[6], time!(09:00), time!(12:00)),
+            (WEEKDAYS, time(8, 30, 0, 0), time(12, 30, 0, 0)),
+            (&[6], time(9, 0, 0, 0), time(12, 0, 0, 0)),
         ],
     },
     DemoDoctor {
@@ -169,7 +168,7 @@ const DOCTORS: &[DemoDoctor] = &[
         bio: "Neurologist; migraine and sleep disorders.",
         slot_minutes: 45,
         specialties: &["neurology"],
-        hours: &[(&[1, 2, 4], time!(09:00), time!(15:00))],
+        hours: &[(&[1, 2, 4], time(9, 0, 0, 0), time(15, 0, 0, 0))],
     },
 ];
 

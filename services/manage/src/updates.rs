@@ -22,15 +22,10 @@ fn letters(redis: &RedisConfig) -> anyhow::Result<DeadLetters> {
 
 fn line(letter: &DeadLetter) -> String {
     let show = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
-    let failed_at = time::OffsetDateTime::from_unix_timestamp_nanos(
-        i128::from(letter.failed_at_ms) * 1_000_000,
-    )
-    .ok()
-    .and_then(|t| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    })
-    .unwrap_or_else(|| "-".to_owned());
+    let failed_at = i64::try_from(letter.failed_at_ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(|| "-".to_owned(), |t| t.to_string());
     format!(
         "{}  update {}  {:<14}  chat {}  attempts {}  from {}  failed_at {failed_at}\n    error: {}",
         letter.id,

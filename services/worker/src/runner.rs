@@ -243,10 +243,9 @@ async fn listen(db: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
 async fn until_next_due(db: &PgPool, poll: Duration) -> Duration {
     match jobs::next_due(db).await {
         Ok(Some(at)) => {
-            let now = time::OffsetDateTime::now_utc();
-            let ahead = (at - now).max(time::Duration::ZERO);
+            let ahead = at.duration_since(jiff::Timestamp::now());
             Duration::try_from(ahead)
-                .unwrap_or(poll)
+                .unwrap_or(Duration::ZERO)
                 .min(poll)
                 // Past its due time by a hair: a few milliseconds, not a hot loop.
                 .max(Duration::from_millis(5))
@@ -261,8 +260,9 @@ async fn until_next_due(db: &PgPool, poll: Duration) -> Duration {
 
 async fn run_one(db: &PgPool, handlers: &Arc<Handlers>, settings: &Settings, job: Claimed) {
     let kind = job.kind.clone();
-    let lag = (time::OffsetDateTime::now_utc() - job.run_at)
-        .as_seconds_f64()
+    let lag = jiff::Timestamp::now()
+        .duration_since(job.run_at)
+        .as_secs_f64()
         .max(0.0);
     metrics::histogram!("medsync_job_lag_seconds", "kind" => kind.clone()).record(lag);
     metrics::counter!("medsync_jobs_started_total", "kind" => kind.clone()).increment(1);

@@ -13,10 +13,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::audit::{self, Channel, Event};
-use super::clock::{from_db, to_db};
 use super::jobs::{self, BookingPayload, Job, ReminderPayload};
 use super::slots;
 use super::users::Role;
+use jiff_sqlx::ToSqlx as _;
 
 mod read;
 
@@ -81,12 +81,12 @@ struct BookingRow {
     doctor_id: Uuid,
     doctor_name: String,
     patient_id: Uuid,
-    starts_at: time::OffsetDateTime,
-    ends_at: time::OffsetDateTime,
+    starts_at: jiff_sqlx::Timestamp,
+    ends_at: jiff_sqlx::Timestamp,
     status: BookingStatus,
     source: BookingSource,
-    created_at: time::OffsetDateTime,
-    cancelled_at: Option<time::OffsetDateTime>,
+    created_at: jiff_sqlx::Timestamp,
+    cancelled_at: Option<jiff_sqlx::Timestamp>,
 }
 
 impl From<BookingRow> for Booking {
@@ -96,12 +96,12 @@ impl From<BookingRow> for Booking {
             doctor_id: r.doctor_id,
             doctor_name: r.doctor_name,
             patient_id: r.patient_id,
-            starts_at: from_db(r.starts_at),
-            ends_at: from_db(r.ends_at),
+            starts_at: r.starts_at.to_jiff(),
+            ends_at: r.ends_at.to_jiff(),
             status: r.status,
             source: r.source,
-            created_at: from_db(r.created_at),
-            cancelled_at: r.cancelled_at.map(from_db),
+            created_at: r.created_at.to_jiff(),
+            cancelled_at: r.cancelled_at.map(jiff_sqlx::Timestamp::to_jiff),
         }
     }
 }
@@ -237,8 +237,8 @@ pub async fn book(
     .bind(id)
     .bind(doctor_id)
     .bind(patient_id)
-    .bind(to_db(slot.starts_at))
-    .bind(to_db(slot.ends_at))
+    .bind(slot.starts_at.to_sqlx())
+    .bind(slot.ends_at.to_sqlx())
     .bind(source)
     .execute(&mut *conn)
     .await;
@@ -259,7 +259,7 @@ pub async fn book(
          WHERE patient_id = $1 AND status = 'confirmed' AND starts_at > $2",
     )
     .bind(patient_id)
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .fetch_one(&mut *conn)
     .await?;
     if upcoming > i64::from(rules.max_future_bookings) {
@@ -272,7 +272,7 @@ pub async fn book(
         v: 1,
         booking_id: id,
     };
-    jobs::enqueue(conn, &Job::BookingConfirmation(payload), to_db(now)).await?;
+    jobs::enqueue(conn, &Job::BookingConfirmation(payload), now).await?;
     for offset in &rules.reminder_offsets {
         let Ok(run_at) = slot.starts_at.checked_sub(*offset) else {
             continue;
@@ -283,7 +283,7 @@ pub async fn book(
                 booking_id: id,
                 minutes_before: offset.as_mins(),
             };
-            jobs::enqueue(conn, &Job::BookingReminder(reminder), to_db(run_at)).await?;
+            jobs::enqueue(conn, &Job::BookingReminder(reminder), run_at).await?;
         }
     }
     let channel = match source {
@@ -311,7 +311,7 @@ pub async fn cancel(
     actor: Actor,
     now: Timestamp,
 ) -> Result<Booking, BookingError> {
-    let row: Option<(Uuid, time::OffsetDateTime, BookingStatus)> = sqlx::query_as(
+    let row: Option<(Uuid, jiff_sqlx::Timestamp, BookingStatus)> = sqlx::query_as(
         "SELECT patient_id, starts_at, status FROM bookings WHERE id = $1 FOR UPDATE",
     )
     .bind(booking_id)
@@ -324,7 +324,7 @@ pub async fn cancel(
     if !is_admin && patient_id != actor.user_id {
         return Err(BookingError::NotFound);
     }
-    let starts_at = from_db(starts_at);
+    let starts_at = starts_at.to_jiff();
     if status != BookingStatus::Confirmed || starts_at <= now {
         return Err(BookingError::NotCancellable);
     }
@@ -343,13 +343,13 @@ pub async fn cancel(
          WHERE id = $1",
     )
     .bind(booking_id)
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .bind(actor.user_id)
     .execute(&mut *conn)
     .await?;
     jobs::drop_queued_reminders(conn, booking_id).await?;
     let payload = BookingPayload { v: 1, booking_id };
-    jobs::enqueue(conn, &Job::BookingCancellation(payload), to_db(now)).await?;
+    jobs::enqueue(conn, &Job::BookingCancellation(payload), now).await?;
     let event = Event::new("booking.cancelled", actor.channel)
         .by(actor.user_id)
         .on(patient_id)

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::clock::to_db;
 use crate::users::Role;
+use jiff_sqlx::ToSqlx as _;
 
 use super::*;
 
@@ -81,14 +81,14 @@ pub async fn list(
         "SELECT count(*) FROM bookings b JOIN doctors d ON d.id = b.doctor_id WHERE {condition}"
     )))
     .bind(value)
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .fetch_one(&mut *conn)
     .await?;
     let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE {condition} ORDER BY {order} LIMIT $3 OFFSET $4"
     )))
     .bind(value)
-    .bind(to_db(now))
+    .bind(now.to_sqlx())
     .bind(limit)
     .bind(offset)
     .fetch_all(&mut *conn)
@@ -124,7 +124,7 @@ pub async fn find_confirmed(
     )))
     .bind(patient)
     .bind(doctor)
-    .bind(to_db(starts_at))
+    .bind(starts_at.to_sqlx())
     .fetch_optional(conn)
     .await?;
     Ok(row.map(Booking::from))

@@ -1,8 +1,8 @@
 //! Specialties, doctors and their weekly schedules.
 
+use jiff::civil::Time;
 use serde::Serialize;
 use sqlx::PgConnection;
-use time::Time;
 use uuid::Uuid;
 
 mod doctors;

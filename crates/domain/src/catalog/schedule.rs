@@ -1,7 +1,7 @@
 //! When doctors work: weekly hours and time off.
 
+use jiff_sqlx::ToSqlx as _;
 use sqlx::PgConnection;
-use time::Time;
 use uuid::Uuid;
 
 use super::*;
@@ -25,8 +25,8 @@ pub async fn set_weekly_schedule(
         .bind(Uuid::now_v7())
         .bind(doctor_id)
         .bind(hours.weekday)
-        .bind(hours.starts_at)
-        .bind(hours.ends_at)
+        .bind(hours.starts_at.to_sqlx())
+        .bind(hours.ends_at.to_sqlx())
         .execute(&mut *conn)
         .await?;
     }
@@ -38,7 +38,7 @@ pub async fn weekly_schedule(
     conn: &mut PgConnection,
     doctor_id: Uuid,
 ) -> Result<Vec<WeeklyHours>, sqlx::Error> {
-    let rows: Vec<(i16, Time, Time)> = sqlx::query_as(
+    let rows: Vec<(i16, jiff_sqlx::Time, jiff_sqlx::Time)> = sqlx::query_as(
         "SELECT weekday, starts_at, ends_at FROM doctor_schedules
          WHERE doctor_id = $1 ORDER BY weekday, starts_at",
     )
@@ -49,8 +49,8 @@ pub async fn weekly_schedule(
         .into_iter()
         .map(|(weekday, starts_at, ends_at)| WeeklyHours {
             weekday,
-            starts_at,
-            ends_at,
+            starts_at: starts_at.to_jiff(),
+            ends_at: ends_at.to_jiff(),
         })
         .collect())
 }
@@ -109,8 +109,8 @@ pub async fn add_time_off(
     )
     .bind(id)
     .bind(doctor_id)
-    .bind(crate::clock::to_db(starts_at))
-    .bind(crate::clock::to_db(ends_at))
+    .bind(starts_at.to_sqlx())
+    .bind(ends_at.to_sqlx())
     .bind(reason)
     .execute(conn)
     .await?;
@@ -128,20 +128,20 @@ pub async fn list_time_off(
     doctor_id: Uuid,
     after: jiff::Timestamp,
 ) -> Result<Vec<TimeOff>, sqlx::Error> {
-    let rows: Vec<(Uuid, time::OffsetDateTime, time::OffsetDateTime, String)> = sqlx::query_as(
+    let rows: Vec<(Uuid, jiff_sqlx::Timestamp, jiff_sqlx::Timestamp, String)> = sqlx::query_as(
         "SELECT id, lower(period), upper(period), reason FROM doctor_time_off
          WHERE doctor_id = $1 AND upper(period) > $2 ORDER BY lower(period)",
     )
     .bind(doctor_id)
-    .bind(crate::clock::to_db(after))
+    .bind(after.to_sqlx())
     .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
         .map(|(id, a, b, reason)| TimeOff {
             id,
-            starts_at: crate::clock::from_db(a),
-            ends_at: crate::clock::from_db(b),
+            starts_at: a.to_jiff(),
+            ends_at: b.to_jiff(),
             reason,
         })
         .collect())

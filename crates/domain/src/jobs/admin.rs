@@ -1,14 +1,15 @@
 //! The queue as operators see it: listing, reading and retrying jobs.
 
+use jiff::Timestamp;
 use serde::Serialize;
+use sqlx::Row as _;
 use sqlx::{PgConnection, PgExecutor};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::JobStatus;
 
 /// A job as operators see it (`GET /api/v1/admin/jobs`, `manage jobs`).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct JobInfo {
     /// Its id.
     pub id: Uuid,
@@ -19,8 +20,7 @@ pub struct JobInfo {
     /// Its state.
     pub status: JobStatus,
     /// Not before (for a dead job: when its last attempt was due).
-    #[serde(with = "time::serde::rfc3339")]
-    pub run_at: OffsetDateTime,
+    pub run_at: Timestamp,
     /// Attempts made.
     pub attempts: i32,
     /// Attempts allowed.
@@ -34,11 +34,37 @@ pub struct JobInfo {
     /// The booking it belongs to.
     pub booking_id: Option<Uuid>,
     /// When it was enqueued.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
     /// When it succeeded or died.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
+    pub finished_at: Option<Timestamp>,
+}
+
+// By hand rather than derived: the derive's `try_from` cannot reach inside the `Option` of
+// `finished_at`.
+impl sqlx::FromRow<'_, sqlx::postgres::PgRow> for JobInfo {
+    fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        let at = |column: &str| {
+            row.try_get::<jiff_sqlx::Timestamp, _>(column)
+                .map(Into::into)
+        };
+        Ok(Self {
+            id: row.try_get("id")?,
+            kind: row.try_get("kind")?,
+            payload: row.try_get("payload")?,
+            status: row.try_get("status")?,
+            run_at: at("run_at")?,
+            attempts: row.try_get("attempts")?,
+            max_attempts: row.try_get("max_attempts")?,
+            last_error: row.try_get("last_error")?,
+            note: row.try_get("note")?,
+            locked_by: row.try_get("locked_by")?,
+            booking_id: row.try_get("booking_id")?,
+            created_at: at("created_at")?,
+            finished_at: row
+                .try_get::<Option<jiff_sqlx::Timestamp>, _>("finished_at")?
+                .map(Into::into),
+        })
+    }
 }
 
 const INFO_COLUMNS: &str = "id, kind, payload, status, run_at, attempts, max_attempts,

@@ -9,9 +9,10 @@ pub use admin::*;
 pub use kinds::*;
 pub use queue::*;
 
+use jiff::Timestamp;
+use jiff_sqlx::ToSqlx as _;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgExecutor};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Where a job is in its life.
@@ -49,7 +50,7 @@ impl JobStatus {
 pub async fn enqueue(
     conn: &mut PgConnection,
     job: &Job,
-    run_at: OffsetDateTime,
+    run_at: Timestamp,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO jobs (id, kind, payload, run_at, dedupe_key, booking_id)
@@ -61,7 +62,7 @@ pub async fn enqueue(
     .bind(Uuid::now_v7())
     .bind(job.kind())
     .bind(job.payload())
-    .bind(run_at)
+    .bind(run_at.to_sqlx())
     .bind(job.dedupe_key())
     .bind(job.booking_id())
     .fetch_optional(conn)
@@ -99,8 +100,8 @@ pub struct JobRow {
     /// Its state.
     pub status: JobStatus,
     /// Not before.
-    #[serde(with = "time::serde::rfc3339")]
-    pub run_at: OffsetDateTime,
+    #[sqlx(try_from = "jiff_sqlx::Timestamp")]
+    pub run_at: Timestamp,
     /// Attempts made.
     pub attempts: i32,
 }

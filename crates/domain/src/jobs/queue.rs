@@ -3,8 +3,8 @@
 //! A small queue of our own on `FOR UPDATE SKIP LOCKED` rather than a crate: see "The job
 //! queue" in docs/ARCHITECTURE.md for why.
 
+use jiff::Timestamp;
 use sqlx::PgExecutor;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::JobStatus;
@@ -29,7 +29,8 @@ pub struct Claimed {
     /// Attempts allowed.
     pub max_attempts: i32,
     /// When it was due.
-    pub run_at: OffsetDateTime,
+    #[sqlx(try_from = "jiff_sqlx::Timestamp")]
+    pub run_at: Timestamp,
     /// Chats already reached by an earlier attempt.
     pub sent_to: Vec<i64>,
 }
@@ -216,13 +217,14 @@ pub async fn record_sent(db: impl PgExecutor<'_>, id: Uuid, chat: i64) -> Result
 
 /// The earliest moment a job may become claimable: the next queued job's `run_at` or the
 /// next lease to expire. `None` when the queue is empty.
-pub async fn next_due(db: impl PgExecutor<'_>) -> Result<Option<OffsetDateTime>, sqlx::Error> {
-    sqlx::query_scalar(
+pub async fn next_due(db: impl PgExecutor<'_>) -> Result<Option<Timestamp>, sqlx::Error> {
+    let next: Option<jiff_sqlx::Timestamp> = sqlx::query_scalar(
         "SELECT least((SELECT min(run_at) FROM jobs WHERE status = 'queued'),
                       (SELECT min(locked_until) FROM jobs WHERE status = 'running'))",
     )
     .fetch_one(db)
-    .await
+    .await?;
+    Ok(next.map(jiff_sqlx::Timestamp::to_jiff))
 }
 
 /// The delay before attempt `attempt + 1` after `attempt` failed: exponential from `base`,

@@ -1,9 +1,10 @@
 //! The schema's invariants, enforced by PostgreSQL itself.
 
+use jiff::civil::time;
+use jiff::{SignedDuration, Timestamp};
+use jiff_sqlx::ToSqlx as _;
 use medsync_domain::catalog::{self, WeeklyHours};
 use sqlx::PgPool;
-use time::OffsetDateTime;
-use time::macros::{datetime, time};
 use uuid::Uuid;
 
 async fn doctor(pool: &PgPool, name: &str) -> Uuid {
@@ -32,7 +33,7 @@ async fn book(
     pool: &PgPool,
     doctor: Uuid,
     patient: Uuid,
-    starts_at: OffsetDateTime,
+    starts_at: Timestamp,
     minutes: i64,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
@@ -42,10 +43,14 @@ async fn book(
     .bind(Uuid::now_v7())
     .bind(doctor)
     .bind(patient)
-    .bind(starts_at)
-    .bind(starts_at + time::Duration::minutes(minutes))
+    .bind(starts_at.to_sqlx())
+    .bind((starts_at + SignedDuration::from_mins(minutes)).to_sqlx())
     .fetch_one(pool)
     .await
+}
+
+fn utc(rfc3339: &str) -> Timestamp {
+    rfc3339.parse().unwrap()
 }
 
 fn constraint(error: &sqlx::Error) -> Option<String> {
@@ -59,17 +64,17 @@ fn constraint(error: &sqlx::Error) -> Option<String> {
 async fn overlapping_bookings_of_one_doctor_are_refused_by_the_database(pool: PgPool) {
     let dr = doctor(&pool, "Dr. One").await;
     let (a, b) = (patient(&pool).await, patient(&pool).await);
-    book(&pool, dr, a, datetime!(2030-01-07 09:00 UTC), 30)
+    book(&pool, dr, a, utc("2030-01-07T09:00:00Z"), 30)
         .await
         .unwrap();
 
-    let same = book(&pool, dr, b, datetime!(2030-01-07 09:00 UTC), 30)
+    let same = book(&pool, dr, b, utc("2030-01-07T09:00:00Z"), 30)
         .await
         .unwrap_err();
-    let overlapping = book(&pool, dr, b, datetime!(2030-01-07 09:15 UTC), 30)
+    let overlapping = book(&pool, dr, b, utc("2030-01-07T09:15:00Z"), 30)
         .await
         .unwrap_err();
-    let adjacent = book(&pool, dr, b, datetime!(2030-01-07 09:30 UTC), 30).await;
+    let adjacent = book(&pool, dr, b, utc("2030-01-07T09:30:00Z"), 30).await;
 
     assert_eq!(constraint(&same).as_deref(), Some("bookings_no_overlap"));
     assert_eq!(
@@ -86,7 +91,7 @@ async fn a_cancelled_booking_frees_its_slot_and_other_doctors_are_independent(po
         doctor(&pool, "Dr. Two").await,
     );
     let (a, b) = (patient(&pool).await, patient(&pool).await);
-    let at = datetime!(2030-01-07 10:00 UTC);
+    let at = utc("2030-01-07T10:00:00Z");
     let first = book(&pool, one, a, at, 30).await.unwrap();
 
     book(&pool, two, b, at, 30).await.unwrap();
@@ -111,8 +116,7 @@ async fn concurrent_bookings_of_one_slot_leave_exactly_one(pool: PgPool) {
     let mut attempts = tokio::task::JoinSet::new();
     for p in patients {
         let pool = pool.clone();
-        attempts
-            .spawn(async move { book(&pool, dr, p, datetime!(2030-01-08 11:00 UTC), 30).await });
+        attempts.spawn(async move { book(&pool, dr, p, utc("2030-01-08T11:00:00Z"), 30).await });
     }
     let results = attempts.join_all().await;
 
@@ -129,13 +133,13 @@ async fn overlapping_hours_on_one_weekday_are_refused(pool: PgPool) {
     let week = [
         WeeklyHours {
             weekday: 1,
-            starts_at: time!(09:00),
-            ends_at: time!(12:00),
+            starts_at: time(9, 0, 0, 0),
+            ends_at: time(12, 0, 0, 0),
         },
         WeeklyHours {
             weekday: 1,
-            starts_at: time!(11:00),
-            ends_at: time!(14:00),
+            starts_at: time(11, 0, 0, 0),
+            ends_at: time(14, 0, 0, 0),
         },
     ];
 

@@ -6,9 +6,10 @@ use axum::extract::{FromRequestParts as _, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+use jiff::tz::TimeZone;
 use medsync_domain::audit::{self, Channel, Entry, Event};
-use medsync_domain::clock::parse_rfc3339;
-use medsync_domain::jobs::{self, JobInfo, JobStatus, RetryError};
+use medsync_domain::clock::{parse_rfc3339, rfc3339_in};
+use medsync_domain::jobs::{self, JobInfo, JobStatus};
 use medsync_domain::users::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -90,7 +91,7 @@ pub async fn audit_admin_changes(
 pub struct AuditOut {
     /// Its id.
     pub id: Uuid,
-    /// When (RFC 3339).
+    /// When (RFC 3339, the clinic's offset).
     pub at: String,
     /// What, e.g. `auth.login.failed`, `booking.created`, `admin.catalog.changed`.
     pub action: String,
@@ -109,11 +110,11 @@ pub struct AuditOut {
     pub details: serde_json::Value,
 }
 
-impl From<Entry> for AuditOut {
-    fn from(e: Entry) -> Self {
+impl AuditOut {
+    fn new(e: Entry, tz: &TimeZone) -> Self {
         Self {
             id: e.id,
-            at: e.at.to_string(),
+            at: rfc3339_in(e.at, tz),
             action: e.action,
             channel: e.channel,
             actor_id: e.actor_id,
@@ -207,7 +208,10 @@ async fn list_audit(
     let mut conn = state.infra.db.acquire().await?;
     let (items, total) = audit::list(&mut conn, &query, limit, offset).await?;
     Ok(Json(AuditPage {
-        items: items.into_iter().map(AuditOut::from).collect(),
+        items: items
+            .into_iter()
+            .map(|e| AuditOut::new(e, &state.config.booking.timezone))
+            .collect(),
         page: PageInfo {
             page,
             per_page,
@@ -229,7 +233,7 @@ pub struct JobOut {
     /// `queued`, `running`, `succeeded` or `dead`.
     #[schema(example = "dead")]
     pub status: String,
-    /// Not before (RFC 3339).
+    /// Not before (RFC 3339, the clinic's offset).
     pub run_at: String,
     /// Attempts made.
     pub attempts: i32,
@@ -243,19 +247,15 @@ pub struct JobOut {
     pub worker: Option<String>,
     /// The booking it belongs to.
     pub booking_id: Option<Uuid>,
-    /// When it was enqueued (RFC 3339).
+    /// When it was enqueued (RFC 3339, the clinic's offset).
     pub created_at: String,
-    /// When it succeeded or died (RFC 3339).
+    /// When it succeeded or died (RFC 3339, the clinic's offset).
     pub finished_at: Option<String>,
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-impl From<JobInfo> for JobOut {
-    fn from(j: JobInfo) -> Self {
+impl JobOut {
+    fn new(j: JobInfo, tz: &TimeZone) -> Self {
+        let rfc3339 = |t| rfc3339_in(t, tz);
         Self {
             id: j.id,
             kind: j.kind,
@@ -329,7 +329,10 @@ async fn list_jobs(
     let mut conn = state.infra.db.acquire().await?;
     let (items, total) = jobs::list(&mut conn, status, limit, offset).await?;
     Ok(Json(JobPage {
-        items: items.into_iter().map(JobOut::from).collect(),
+        items: items
+            .into_iter()
+            .map(|j| JobOut::new(j, &state.config.booking.timezone))
+            .collect(),
         page: PageInfo {
             page,
             per_page,
@@ -353,12 +356,6 @@ async fn retry_job(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<JobOut>, ApiError> {
     let mut conn = state.infra.db.acquire().await?;
-    match jobs::retry(&mut conn, id).await {
-        Ok(job) => Ok(Json(job.into())),
-        Err(RetryError::NotFound) => Err(ApiError::NotFound("no such job".to_owned())),
-        Err(e @ (RetryError::NotRetryable(_) | RetryError::Duplicate)) => {
-            Err(ApiError::Conflict(e.to_string()))
-        }
-        Err(RetryError::Database(e)) => Err(e.into()),
-    }
+    let job = jobs::retry(&mut conn, id).await?;
+    Ok(Json(JobOut::new(job, &state.config.booking.timezone)))
 }

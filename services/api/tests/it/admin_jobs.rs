@@ -44,6 +44,14 @@ async fn admins_list_jobs_by_status_and_retry_a_dead_one(p: PgPoolOptions, o: Pg
     assert_eq!(job["status"], "dead");
     assert_eq!(job["attempts"], 3);
     assert_eq!(job["last_error"], "sending to Telegram failed");
+    // Job times are rendered as booking times are: RFC 3339 in the clinic's offset.
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    for field in ["run_at", "created_at", "finished_at"] {
+        let raw = job[field].as_str().unwrap();
+        let at: jiff::Timestamp = raw.parse().unwrap();
+        let offset = at.to_zoned(berlin.clone()).strftime("%:z").to_string();
+        assert!(raw.ends_with(&offset), "{field} {raw} is not in {offset}");
+    }
     let bad = api.get("/api/v1/admin/jobs?status=lost", t).await;
     assert_eq!(bad.status, 422, "{bad:?}");
 

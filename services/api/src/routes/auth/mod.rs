@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 use medsync_domain::audit::{self, Channel, Event};
 use medsync_domain::sessions::{self};
-use medsync_domain::users::{self, Email, Password, RegisterError, User};
+use medsync_domain::users::{self, Email, Password, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -104,14 +104,7 @@ async fn register(
     )
     .await?;
     let hash = state.hasher.hash(password.expose().to_owned()).await?;
-    let user = users::register(&state.infra.db, &email, &hash, &name, phone.as_deref())
-        .await
-        .map_err(|e| match e {
-            RegisterError::EmailTaken => {
-                ApiError::Conflict("an account with this email exists".to_owned())
-            }
-            RegisterError::Database(e) => e.into(),
-        })?;
+    let user = users::register(&state.infra.db, &email, &hash, &name, phone.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(UserOut::from(user))))
 }
 

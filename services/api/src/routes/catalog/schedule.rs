@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use jiff::civil::Time;
 use medsync_domain::catalog::{self, WeeklyHours};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,20 +30,20 @@ pub struct HoursOut {
     pub ends_at: String,
 }
 
-pub(super) fn hhmm(t: time::Time) -> String {
+pub(super) fn hhmm(t: Time) -> String {
     format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
-pub(super) fn parse_hhmm(raw: &str) -> Result<time::Time, &'static str> {
+pub(super) fn parse_hhmm(raw: &str) -> Result<Time, &'static str> {
     let (h, m) = raw.split_once(':').ok_or("must be HH:MM")?;
-    let (h, m): (u8, u8) = (
+    let (h, m): (i8, i8) = (
         h.parse().map_err(|_| "must be HH:MM")?,
         m.parse().map_err(|_| "must be HH:MM")?,
     );
     if h == 24 && m == 0 {
-        return time::Time::from_hms(23, 59, 59).map_err(|_| "must be HH:MM");
+        return Ok(Time::constant(23, 59, 59, 0));
     }
-    time::Time::from_hms(h, m, 0).map_err(|_| "must be HH:MM between 00:00 and 24:00")
+    Time::new(h, m, 0, 0).map_err(|_| "must be HH:MM between 00:00 and 24:00")
 }
 
 impl From<WeeklyHours> for HoursOut {

@@ -210,7 +210,7 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     let text = sim
         .wait_for_text_within(ada, "✅ Your visit is booked", 15)
         .await;
-    let starts: time::OffsetDateTime = sqlx::query_scalar(
+    let starts: jiff_sqlx::Timestamp = sqlx::query_scalar(
         "SELECT b.starts_at FROM bookings b JOIN users u ON u.id = b.patient_id
          WHERE u.telegram_user_id = $1",
     )
@@ -218,7 +218,7 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     .fetch_one(&db)
     .await
     .unwrap();
-    let when = clock::human(clock::from_db(starts), &rules().timezone);
+    let when = clock::human(starts.to_jiff(), &rules().timezone);
     assert!(text.contains(&format!("Dr. Ada Heart on {when}")), "{text}");
 
     bot.stop().await.unwrap();
@@ -258,7 +258,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
             booking_id: booking.id,
             minutes_before: 90,
         });
-        jobs::enqueue(&mut conn, &reminder, clock::to_db(due))
+        jobs::enqueue(&mut conn, &reminder, due)
             .await
             .unwrap()
             .unwrap();
@@ -301,7 +301,7 @@ async fn a_reminder_arrives_when_due_and_not_before_and_cancelling_stops_reminde
         let soon = Timestamp::now()
             .checked_add(jiff::SignedDuration::from_secs(2))
             .unwrap();
-        jobs::enqueue(&mut conn, &reminder, clock::to_db(soon))
+        jobs::enqueue(&mut conn, &reminder, soon)
             .await
             .unwrap()
             .unwrap()

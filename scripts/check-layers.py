@@ -49,7 +49,7 @@ problems: list[str] = []
 
 def metadata() -> dict:
     out = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--locked", "--offline"],
+        ["cargo", "metadata", "--format-version", "1", "--locked"],
         cwd=ROOT,
         check=True,
         capture_output=True,

@@ -19,6 +19,16 @@ pub struct BaseConfig {
 }
 
 impl BaseConfig {
+    /// The variables it is read from.
+    pub fn variables(spec: &Spec) -> Vec<&'static str> {
+        [
+            HttpConfig::variables(spec.listen_var).as_slice(),
+            DatabaseConfig::VARIABLES,
+            RedisConfig::VARIABLES,
+        ]
+        .concat()
+    }
+
     /// Reads the variables of `spec`'s service.
     pub fn from_env<S: Source>(env: &Env<S>, spec: &Spec) -> Result<Self, ConfigError> {
         Ok(Self {

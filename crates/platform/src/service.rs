@@ -1,6 +1,7 @@
-//! What every long-running service's `main` does, in one place: the command line (`serve`, the
-//! default, and `healthcheck`), the TLS provider, logs, configuration (a bad variable stops the
-//! process with a message naming it), the runtime, and the shutdown signal.
+//! What every binary's `main` does, in one place: the TLS provider, logs, configuration (a bad
+//! variable stops the process with exit code 2 and a message naming it), the runtime, and for
+//! long-running services ([`main`]) the command line (`serve`, the default, and `healthcheck`)
+//! and the shutdown signal; one-shot commands (`manage`) run through [`once`].
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigError, Env, HttpConfig, ProcessEnv, TelemetryConfig};
+use crate::config::{ConfigError, Configuration, Env, HttpConfig, ProcessEnv, TelemetryConfig};
 
 /// A service's identity.
 #[derive(Debug, Clone, Copy)]
@@ -54,12 +55,11 @@ enum Command {
     },
 }
 
-/// Runs a service: parses the command line; for `serve`, loads the configuration with `load`
-/// and runs `run` until it returns (it must return after the token is cancelled by SIGTERM or
-/// SIGINT).
-pub fn main<C, L, R, F>(spec: Spec, load: L, run: R) -> ExitCode
+/// Runs a service: parses the command line; for `serve`, reads its configuration `C` and runs
+/// `run` until it returns (it must return after the token is cancelled by SIGTERM or SIGINT).
+pub fn main<C, R, F>(spec: Spec, run: R) -> ExitCode
 where
-    L: FnOnce(&Env<ProcessEnv>) -> Result<C, ConfigError>,
+    C: Configuration,
     R: FnOnce(C, CancellationToken) -> F,
     F: Future<Output = anyhow::Result<()>>,
 {
@@ -76,24 +76,15 @@ where
     match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck { path } => healthcheck(spec, &env, &path),
         Command::Serve => {
-            let telemetry = match TelemetryConfig::from_env(&env) {
-                Ok(t) => t,
-                Err(e) => return config_failure(spec, &e),
-            };
-            crate::telemetry::init_logs(&telemetry);
-            let config = match load(&env) {
+            if let Err(e) = init_logs(&env) {
+                return config_failure(spec.name, &e);
+            }
+            let config = match C::from_env(&env) {
                 Ok(c) => c,
-                Err(e) => return config_failure(spec, &e),
+                Err(e) => return config_failure(spec.name, &e),
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(error) => {
-                    tracing::error!(%error, "cannot start the async runtime");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime(&mut tokio::runtime::Builder::new_multi_thread()) else {
+                return ExitCode::FAILURE;
             };
             crate::telemetry::record_build_info(spec.name);
             let outcome = runtime.block_on(async {
@@ -117,28 +108,66 @@ where
     }
 }
 
+/// The future a one-shot command runs.
+pub type Task = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>>>>;
+
+/// Runs a one-shot command `name` (the caller has parsed its command line): the TLS provider,
+/// logs, then `load` reads the configuration the command needs and returns its task, which
+/// runs to its end on a single-threaded runtime. Exit codes: 0 done, 1 the task failed (logged
+/// once), 2 a configuration error.
+pub fn once<L>(name: &'static str, load: L) -> ExitCode
+where
+    L: FnOnce(&Env<ProcessEnv>) -> Result<Task, ConfigError>,
+{
+    drop(rustls::crypto::ring::default_provider().install_default());
+    let env = Env::process();
+    if let Err(e) = init_logs(&env) {
+        return config_failure(name, &e);
+    }
+    let task = match load(&env) {
+        Ok(task) => task,
+        Err(e) => return config_failure(name, &e),
+    };
+    let Some(runtime) = runtime(&mut tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(command = name, error = format!("{error:#}"), "failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(env: &Env<ProcessEnv>) -> Result<(), ConfigError> {
+    crate::telemetry::init_logs(&TelemetryConfig::from_env(env)?);
+    Ok(())
+}
+
+fn runtime(builder: &mut tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .inspect_err(|error| eprintln!("cannot start the async runtime: {error}"))
+        .ok()
+}
+
 /// Configuration errors go to stderr as one plain line (logs may not be set up yet, and an
 /// operator reading `docker logs` must see it whatever the log format) and stop the process.
-fn config_failure(spec: Spec, error: &ConfigError) -> ExitCode {
-    eprintln!("{}: configuration error: {error}", spec.name);
+fn config_failure(name: &str, error: &ConfigError) -> ExitCode {
+    eprintln!("{name}: configuration error: {error}");
     ExitCode::from(2)
 }
 
 fn healthcheck(spec: Spec, env: &Env<ProcessEnv>, path: &str) -> ExitCode {
     let http = match spec.http_config(env) {
         Ok(h) => h,
-        Err(e) => return config_failure(spec, &e),
+        Err(e) => return config_failure(spec.name, &e),
     };
     let url = format!("http://{}{path}", local_target(http.listen));
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("healthcheck: cannot start a runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(&mut tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(probe(&url)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,9 +15,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use medsync_platform::app::App;
-use medsync_platform::config::{DatabaseConfig, DatabaseUrl, HttpConfig, RedisConfig, RedisUrl};
+use medsync_platform::config::{DatabaseUrl, Env, RedisConfig, RedisUrl};
 use medsync_platform::infra::{BaseConfig, Infra};
 use medsync_platform::redis::Redis;
+
+pub mod config;
+
+pub use config::{base_config, config, config_without_database};
 
 fn env_url(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -38,32 +42,11 @@ pub fn database_url(options: &PgConnectOptions) -> String {
 
 /// A Redis configuration with a key prefix of its own, so tests never see each other's keys.
 pub fn redis_config() -> RedisConfig {
-    RedisConfig {
-        url: RedisUrl::parse(&env_url("REDIS_URL")).expect("REDIS_URL is a Redis URL"),
-        key_prefix: format!("test:{}", uuid::Uuid::new_v4()),
-    }
-}
-
-/// HTTP settings for a test: port 0 on loopback, a short grace period.
-pub fn http_config() -> HttpConfig {
-    HttpConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        shutdown_grace: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(10),
-    }
-}
-
-/// A service configuration on the database `options` names, with its own Redis prefix.
-pub fn base_config(options: &PgConnectOptions) -> BaseConfig {
-    BaseConfig {
-        http: http_config(),
-        database: DatabaseConfig {
-            url: DatabaseUrl::parse(&database_url(options)).expect("a PostgreSQL URL"),
-            max_connections: 5,
-            acquire_timeout: Duration::from_secs(5),
-        },
-        redis: redis_config(),
-    }
+    RedisConfig::from_env(&Env::new(HashMap::from([
+        ("REDIS_URL", env_url("REDIS_URL")),
+        ("REDIS_KEY_PREFIX", format!("test:{}", uuid::Uuid::new_v4())),
+    ])))
+    .expect("REDIS_URL is a Redis URL")
 }
 
 /// Connections for `base`.

@@ -16,12 +16,14 @@ use crate::state::Fault;
 use crate::wire::{ApiError, ok, parameters};
 use crate::{Simulator, page};
 
-/// The Bot API, the control API, the chat page and `/healthz`.
+/// The Bot API, the control API, the chat page, `/healthz` and `/readyz`.
 pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
         .route("/", get(page::chat_page))
         .route("/chat.js", get(page::chat_script))
         .route("/healthz", get(|| async { "ok" }))
+        // Nothing to depend on: ready whenever alive (the service runner's healthcheck asks).
+        .route("/readyz", get(|| async { "ok" }))
         .route("/{bot}/{method}", get(bot_api).post(bot_api))
         .route(
             "/sim/bots/{token}/users/{user_id}/messages",

@@ -18,6 +18,7 @@
 //! POSTed to the webhook with `X-Telegram-Bot-Api-Secret-Token` and redelivered until it
 //! answers 2xx, as Telegram does.
 
+mod config;
 mod control;
 pub mod harness;
 mod methods;
@@ -36,6 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use config::{Config, SPEC};
 pub use state::Fault;
 use state::{BotState, Shared};
 

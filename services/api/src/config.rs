@@ -5,7 +5,9 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use jiff::SignedDuration;
 use medsync_domain::bookings::BookingRules;
-use medsync_platform::config::{ConfigError, Env, FromEnv, Source};
+use medsync_platform::config::{
+    BOOKING_RULES_VARIABLES, ConfigError, Configuration, Env, FromEnv, Source,
+};
 use medsync_platform::infra::BaseConfig;
 
 use crate::tokens::{JwtAlgorithm, SigningSecret};
@@ -121,14 +123,38 @@ fn per_minute(limit: u32) -> Quota {
     }
 }
 
-impl Config {
-    /// Reads every variable.
-    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        Self::with_base(BaseConfig::from_env(env, &crate::SPEC)?, env)
+impl Configuration for Config {
+    fn variables() -> Vec<&'static str> {
+        [
+            BaseConfig::variables(&crate::SPEC).as_slice(),
+            BOOKING_RULES_VARIABLES,
+            &[
+                "SECRET_KEY",
+                "SECRET_KEY_PREVIOUS",
+                "ALGORITHM",
+                "ACCESS_TOKEN_EXPIRE_MINUTES",
+                "REFRESH_TOKEN_EXPIRE_DAYS",
+                "REFRESH_SESSION_MAX_DAYS",
+                "CORS_ALLOWED_ORIGINS",
+                "TELEGRAM_BOT_USERNAME",
+                "TELEGRAM_LINK_CODE_TTL_MINUTES",
+                "LOGIN_RATE_LIMIT_PER_IP",
+                "LOGIN_RATE_LIMIT_PER_ACCOUNT",
+                "REGISTER_RATE_LIMIT_PER_IP",
+                "REGISTER_RATE_LIMIT_PER_EMAIL",
+                "REGISTER_RATE_LIMIT_GLOBAL",
+                "PASSWORD_HASH_CONCURRENCY",
+                "PASSWORD_HASH_WAIT_MS",
+                "TRUST_PROXY_HEADERS",
+                "MAX_BODY_BYTES",
+                "API_DOCS_UI",
+            ],
+        ]
+        .concat()
     }
 
-    /// Reads the api's own variables on top of `base` (tests bring their own).
-    pub fn with_base<S: Source>(base: BaseConfig, env: &Env<S>) -> Result<Self, ConfigError> {
+    fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        let base = BaseConfig::from_env(env, &crate::SPEC)?;
         let access_minutes: u32 = env.or("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?;
         let refresh_days: u32 = env.or("REFRESH_TOKEN_EXPIRE_DAYS", 30)?;
         let link_minutes: u32 = env.or("TELEGRAM_LINK_CODE_TTL_MINUTES", 15)?;

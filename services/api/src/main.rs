@@ -5,7 +5,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     medsync_platform::service::main(
         medsync_api::SPEC,
-        medsync_api::Config::from_env,
-        |config, shutdown| async move { medsync_api::build(config).await?.run(shutdown).await },
+        |config: medsync_api::Config, shutdown| async move {
+            medsync_api::build(config).await?.run(shutdown).await
+        },
     )
 }

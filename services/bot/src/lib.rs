@@ -4,19 +4,18 @@
 //! [`build`] returns an [`App`] bound to its health port, so tests start the very same
 //! application the binary runs.
 
+mod config;
 pub mod conversation;
 pub mod dialogue;
 pub mod polling;
 pub mod stream;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use medsync_domain::bookings::BookingRules;
 use medsync_platform::app::App;
-use medsync_platform::config::{ConfigError, Env, Seconds, Source, TelegramConfig, TelegramMode};
-use medsync_platform::infra::{BaseConfig, Infra};
+use medsync_platform::config::TelegramMode;
+use medsync_platform::infra::Infra;
 use medsync_platform::service::Spec;
 use medsync_telegram::updates::DeadLetters;
 use teloxide::Bot;
@@ -26,6 +25,8 @@ use crate::conversation::{Conversation, Settings};
 use crate::dialogue::Store;
 use crate::stream::StreamConsumer;
 
+pub use config::Config;
+
 /// The bot service.
 pub const SPEC: Spec = Spec {
     name: "bot",
@@ -33,69 +34,6 @@ pub const SPEC: Spec = Spec {
     listen_var: "BOT_LISTEN_ADDR",
     default_port: 8082,
 };
-
-/// Everything the bot reads from the environment.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Health listen address, PostgreSQL, Redis.
-    pub base: BaseConfig,
-    /// Token, Bot API URL, mode.
-    pub telegram: TelegramConfig,
-    /// The clinic's booking rules (`CLINIC_TIMEZONE`, `REMINDER_OFFSETS`,
-    /// `CANCELLATION_NOTICE_HOURS`), the same as the API's.
-    pub rules: BookingRules,
-    /// `BOT_DIALOGUE_TTL_SECONDS` (default 3600): an abandoned booking dialogue is forgotten
-    /// this long after its last step.
-    pub dialogue_ttl: Duration,
-    /// `BOT_BOOKING_DAYS` (default 14): how many days ahead the bot offers.
-    pub booking_days: u16,
-    /// `BOT_STREAM_CLAIM_IDLE_SECONDS` (default 60, webhook mode): an update another bot took
-    /// and has not acknowledged for this long is taken over (that bot is presumed dead).
-    pub claim_idle: Duration,
-    /// `BOT_CONSUMER_NAME` (webhook mode; default `bot-` and a random suffix): this replica's
-    /// name in the stream's consumer group. A stable name (e.g. the pod's) lets a restarted
-    /// replica find its own unacknowledged updates at once.
-    pub consumer_name: String,
-}
-
-impl Config {
-    /// Reads the bot's variables.
-    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        let booking_days: u16 = env.or("BOT_BOOKING_DAYS", 14)?;
-        if !(1..=90).contains(&booking_days) {
-            return Err(ConfigError {
-                var: "BOT_BOOKING_DAYS",
-                value: Some(booking_days.to_string()),
-                problem: "is out of range".to_owned(),
-                expected: "a number of days from 1 to 90",
-            });
-        }
-        Ok(Self {
-            base: BaseConfig::from_env(env, &SPEC)?,
-            telegram: TelegramConfig::from_env(env)?,
-            rules: medsync_platform::config::booking_rules(env)?,
-            dialogue_ttl: env
-                .or(
-                    "BOT_DIALOGUE_TTL_SECONDS",
-                    Seconds(Duration::from_secs(3600)),
-                )?
-                .0
-                .max(Duration::from_secs(60)),
-            booking_days,
-            claim_idle: env
-                .or(
-                    "BOT_STREAM_CLAIM_IDLE_SECONDS",
-                    Seconds(Duration::from_secs(60)),
-                )?
-                .0
-                .max(Duration::from_secs(1)),
-            consumer_name: env.or(
-                "BOT_CONSUMER_NAME",
-                format!("bot-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-            )?,
-        })
-    }
-}
 
 /// Connects (lazily) and binds the health listen address.
 pub async fn build(config: Config) -> anyhow::Result<App> {
@@ -135,7 +73,7 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         &config.consumer_name,
     );
     consumer.claim_idle = config.claim_idle;
-    let source = match config.telegram.mode {
+    let source = match config.mode {
         TelegramMode::Polling => UpdateSource::Polling {
             bot,
             dead: Box::new(DeadLetters::new(&infra.redis)),

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     medsync_platform::service::main(
         medsync_bot::SPEC,
-        medsync_bot::Config::from_env,
-        |config, shutdown| async move { medsync_bot::build(config).await?.run(shutdown).await },
+        |config: medsync_bot::Config, shutdown| async move {
+            medsync_bot::build(config).await?.run(shutdown).await
+        },
     )
 }

@@ -1,6 +1,7 @@
 //! The commands behind `manage`, as functions so tests call them directly.
 
 pub mod admin;
+pub mod cli;
 pub mod jobs;
 pub mod roles;
 pub mod seed;

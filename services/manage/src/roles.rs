@@ -47,6 +47,13 @@ pub struct AppRole {
 }
 
 impl AppRole {
+    /// The variables it is read from.
+    pub const VARIABLES: &[&str] = &[
+        "DATABASE_APP_USER",
+        "DATABASE_APP_PASSWORD",
+        "DATABASE_APP_STATEMENT_TIMEOUT_MS",
+    ];
+
     /// `None` unless `DATABASE_APP_USER` is set; then the password is required.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Option<Self>, ConfigError> {
         let Some(name) = env.optional::<RoleName>("DATABASE_APP_USER")? else {

@@ -32,6 +32,9 @@ impl FromEnv for AdminPassword {
 }
 
 impl AdminConfig {
+    /// The variables it is read from.
+    pub const VARIABLES: &[&str] = &["ADMIN_EMAIL", "ADMIN_PASSWORD", "ADMIN_NAME"];
+
     /// Both `ADMIN_EMAIL` and `ADMIN_PASSWORD`, or neither (no admin is seeded).
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Option<Self>, ConfigError> {
         let email: Option<Email> = env.optional("ADMIN_EMAIL")?;

@@ -1,7 +1,10 @@
 //! `manage set-webhook`: tell the Bot API where to post updates.
 
 use anyhow::Context as _;
-use medsync_platform::config::{ConfigError, Env, HttpUrl, Secret, Source, TelegramConfig};
+use medsync_platform::config::{
+    ConfigError, Env, HttpUrl, Secret, Source, TelegramApiConfig, WEBHOOK_SECRET_VARIABLES,
+    required_webhook_secret,
+};
 use teloxide::prelude::*;
 use teloxide::types::AllowedUpdate;
 
@@ -19,26 +22,29 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
+    /// The variables it is read from.
+    pub fn variables() -> Vec<&'static str> {
+        [
+            TelegramApiConfig::VARIABLES,
+            WEBHOOK_SECRET_VARIABLES,
+            &["TELEGRAM_WEBHOOK_URL"],
+        ]
+        .concat()
+    }
+
     /// Reads the variables; all are required.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        let telegram = TelegramConfig::from_env(env)?;
-        let missing = |var: &'static str, expected: &'static str| ConfigError {
-            var,
+        let telegram = TelegramApiConfig::from_env(env)?;
+        let token = telegram.bot_token.ok_or_else(|| ConfigError {
+            var: "TELEGRAM_BOT_TOKEN",
             value: None,
             problem: "is not set".to_owned(),
-            expected,
-        };
+            expected: "the bot token from @BotFather",
+        })?;
         Ok(Self {
-            token: telegram
-                .bot_token
-                .ok_or_else(|| missing("TELEGRAM_BOT_TOKEN", "the bot token from @BotFather"))?,
+            token,
             api_url: telegram.api_url,
-            secret: telegram.webhook_secret.ok_or_else(|| {
-                missing(
-                    "TELEGRAM_WEBHOOK_SECRET",
-                    "1 to 256 characters of A-Z, a-z, 0-9, _ and -",
-                )
-            })?,
+            secret: required_webhook_secret(env, "set-webhook")?,
             url: env.required("TELEGRAM_WEBHOOK_URL")?,
         })
     }

@@ -22,11 +22,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use medsync_platform::app::App;
-use medsync_platform::config::{ConfigError, Env, HttpConfig, RedisConfig, Source, TelegramConfig};
 use medsync_platform::health::Readiness;
 use medsync_platform::redis::Redis;
 use medsync_platform::service::Spec;
 use subtle::ConstantTimeEq;
+
+mod config;
+
+pub use config::Config;
 
 /// The webhook service.
 pub const SPEC: Spec = Spec {
@@ -44,37 +47,6 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// How long an `update_id` is remembered (Telegram gives up redelivering within a day).
 const SEEN_TTL_SECONDS: u64 = 24 * 60 * 60;
-
-/// Everything the webhook reads from the environment.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where it listens.
-    pub http: HttpConfig,
-    /// Redis, where updates are handed to the bot. The webhook never touches PostgreSQL, so
-    /// it reads no `DATABASE_URL` and holds no database password.
-    pub redis: RedisConfig,
-    /// The Telegram settings (the webhook secret among them).
-    pub telegram: TelegramConfig,
-    /// `TELEGRAM_UPDATES_STREAM_MAXLEN` (default 100000): the stream is trimmed to about this
-    /// many entries, oldest first.
-    pub stream_maxlen: u64,
-}
-
-impl Config {
-    /// Reads the webhook's variables.
-    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        let telegram = TelegramConfig::from_env(env)?;
-        telegram.require_webhook_secret()?;
-        Ok(Self {
-            http: SPEC.http_config(env)?,
-            redis: RedisConfig::from_env(env)?,
-            telegram,
-            stream_maxlen: env
-                .or("TELEGRAM_UPDATES_STREAM_MAXLEN", 100_000_u64)?
-                .max(1000),
-        })
-    }
-}
 
 /// The Redis keys of the update hand-off, shared with the bot.
 pub fn stream_key(redis: &Redis) -> String {
@@ -100,14 +72,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
 /// [`build`] with the Redis connection made by the caller (tests pass their own prefix).
 pub async fn build_with(config: Config, redis: Redis) -> anyhow::Result<App> {
-    if config.telegram.webhook_secret.is_none() {
+    if config.secret.is_none() {
         tracing::warn!("TELEGRAM_WEBHOOK_SECRET is not set: every update will be refused");
     }
     let intake = Intake {
         redis: redis.clone(),
         secret: config
-            .telegram
-            .webhook_secret
+            .secret
             .as_ref()
             .map(|s| s.expose().as_bytes().to_vec()),
         maxlen: config.stream_maxlen,

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     medsync_platform::service::main(
         medsync_webhook::SPEC,
-        medsync_webhook::Config::from_env,
-        |config, shutdown| async move { medsync_webhook::build(config).await?.run(shutdown).await },
+        |config: medsync_webhook::Config, shutdown| async move {
+            medsync_webhook::build(config).await?.run(shutdown).await
+        },
     )
 }

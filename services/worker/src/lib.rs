@@ -4,6 +4,7 @@
 //! [`build`] returns an [`App`] bound to its health port, so tests start the very same
 //! application the binary runs.
 
+mod config;
 pub mod handlers;
 pub mod runner;
 
@@ -11,11 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use medsync_domain::bookings::BookingRules;
 use medsync_domain::jobs;
 use medsync_platform::app::App;
-use medsync_platform::config::{ConfigError, Env, Seconds, Source, TelegramConfig};
-use medsync_platform::infra::{BaseConfig, Infra};
+use medsync_platform::infra::Infra;
 use medsync_platform::service::Spec;
 use sqlx::PgPool;
 use teloxide::adaptors::Throttle;
@@ -24,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::handlers::Handlers;
 
+pub use config::Config;
+
 /// The worker service.
 pub const SPEC: Spec = Spec {
     name: "worker",
@@ -31,86 +32,6 @@ pub const SPEC: Spec = Spec {
     listen_var: "WORKER_LISTEN_ADDR",
     default_port: 8083,
 };
-
-/// Everything the worker reads from the environment.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Health listen address, PostgreSQL, Redis.
-    pub base: BaseConfig,
-    /// `WORKER_STATS_INTERVAL_SECONDS` (default 15): how often the queue's depth is measured
-    /// for `/metrics`.
-    pub stats_interval: Duration,
-    /// Token and Bot API URL the notifications go through.
-    pub telegram: TelegramConfig,
-    /// The clinic's time zone (`CLINIC_TIMEZONE`) for the times in messages.
-    pub rules: BookingRules,
-    /// `WORKER_ID` (default `worker-` and a random suffix): this worker's name on its jobs.
-    pub worker_id: String,
-    /// `WORKER_CONCURRENCY` (default 8): jobs run at once by this process.
-    pub concurrency: usize,
-    /// `WORKER_LEASE_SECONDS` (default 60): a job's lease, renewed while it runs; a dead
-    /// worker's jobs are claimed again this long after its last renewal.
-    pub lease: Duration,
-    /// `WORKER_BACKOFF_BASE_MS` (default 10000): the delay before the first retry.
-    pub backoff_base: Duration,
-    /// `WORKER_BACKOFF_MAX_SECONDS` (default 3600): the longest delay between retries.
-    pub backoff_max: Duration,
-    /// `WORKER_POLL_SECONDS` (default 30): longest sleep without a notification.
-    pub poll: Duration,
-    /// `WORKER_CLEANUP_INTERVAL_SECONDS` (default 3600): how often clean-ups run.
-    pub cleanup_interval: Duration,
-    /// `JOB_RETENTION_DAYS` (default 7): succeeded jobs are deleted this long after;
-    /// `AUDIT_RETENTION_DAYS` (default 365): audit events are deleted this long after.
-    pub retention: medsync_domain::retention::Retention,
-}
-
-impl Config {
-    /// Reads the worker's variables.
-    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        let seconds = |var: &'static str, default: u64, min: u64| {
-            env.or(var, Seconds(Duration::from_secs(default)))
-                .map(|s| s.0.max(Duration::from_secs(min)))
-        };
-        let concurrency: u32 = env.or("WORKER_CONCURRENCY", 8)?;
-        if !(1..=1024).contains(&concurrency) {
-            return Err(ConfigError {
-                var: "WORKER_CONCURRENCY",
-                value: Some(concurrency.to_string()),
-                problem: "is out of range".to_owned(),
-                expected: "a number of jobs from 1 to 1024",
-            });
-        }
-        let retention_days: u32 = env.or("JOB_RETENTION_DAYS", 7)?;
-        let audit_days: u32 = env.or("AUDIT_RETENTION_DAYS", 365)?;
-        let mut base = BaseConfig::from_env(env, &SPEC)?;
-        // Every lane holds a connection while it claims or records, the listener one more,
-        // the depth and clean-up loops one between them.
-        base.database.max_connections = base.database.max_connections.max(concurrency + 3);
-        Ok(Self {
-            base,
-            stats_interval: seconds("WORKER_STATS_INTERVAL_SECONDS", 15, 1)?,
-            telegram: TelegramConfig::from_env(env)?,
-            rules: medsync_platform::config::booking_rules(env)?,
-            worker_id: env.or(
-                "WORKER_ID",
-                format!(
-                    "worker-{}",
-                    &uuid::Uuid::new_v4().simple().to_string()[..12]
-                ),
-            )?,
-            concurrency: usize::try_from(concurrency).unwrap_or(8),
-            lease: seconds("WORKER_LEASE_SECONDS", 60, 1)?,
-            backoff_base: Duration::from_millis(env.or("WORKER_BACKOFF_BASE_MS", 10_000_u64)?),
-            backoff_max: seconds("WORKER_BACKOFF_MAX_SECONDS", 3600, 1)?,
-            poll: seconds("WORKER_POLL_SECONDS", 30, 1)?,
-            cleanup_interval: seconds("WORKER_CLEANUP_INTERVAL_SECONDS", 3600, 1)?,
-            retention: medsync_domain::retention::Retention {
-                jobs: Duration::from_secs(u64::from(retention_days) * 86_400),
-                audit: Duration::from_secs(u64::from(audit_days.max(1)) * 86_400),
-            },
-        })
-    }
-}
 
 /// Connects (lazily) and binds the health listen address.
 pub async fn build(config: Config) -> anyhow::Result<App> {

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     medsync_platform::service::main(
         medsync_worker::SPEC,
-        medsync_worker::Config::from_env,
-        |config, shutdown| async move { medsync_worker::build(config).await?.run(shutdown).await },
+        |config: medsync_worker::Config, shutdown| async move {
+            medsync_worker::build(config).await?.run(shutdown).await
+        },
     )
 }

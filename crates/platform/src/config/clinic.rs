@@ -50,6 +50,15 @@ impl FromEnv for Email {
     }
 }
 
+/// The variables [`booking_rules`] reads.
+pub const BOOKING_RULES_VARIABLES: &[&str] = &[
+    "CLINIC_TIMEZONE",
+    "REMINDER_OFFSETS",
+    "CANCELLATION_NOTICE_HOURS",
+    "BOOKING_HORIZON_DAYS",
+    "MAX_FUTURE_BOOKINGS_PER_PATIENT",
+];
+
 /// `CLINIC_TIMEZONE` (default UTC), `REMINDER_OFFSETS` (default `24h,2h`),
 /// `CANCELLATION_NOTICE_HOURS` (default 24), `BOOKING_HORIZON_DAYS` (default 90, at least 1),
 /// `MAX_FUTURE_BOOKINGS_PER_PATIENT` (default 5, at least 1).

@@ -2,9 +2,14 @@
 //!
 //! Every service describes what it needs as a struct made of the pieces below
 //! ([`HttpConfig`], [`DatabaseConfig`], [`RedisConfig`], [`TelemetryConfig`],
-//! [`TelegramConfig`]) and builds it with [`Env`]. A missing or malformed variable stops the
-//! service with a [`ConfigError`] that names the variable and says what is expected; the value
-//! of a secret variable is never repeated in that message, nor in `Debug` output.
+//! [`TelegramApiConfig`], the clinic's [`booking_rules`]) and builds it with [`Env`]. A missing
+//! or malformed variable stops the service with a [`ConfigError`] that names the variable and
+//! says what is expected; the value of a secret variable is never repeated in that message, nor
+//! in `Debug` output.
+//!
+//! Each configuration also names every variable it reads ([`Configuration::variables`], the
+//! pieces' `VARIABLES`): that list is what each service's tests check against `.env.template`,
+//! and [`Recording`] lets a test see that `from_env` read nothing the list does not name.
 //!
 //! Why not a configuration crate: `envy`/`figment` report serde errors ("invalid type: string,
 //! expected u16") that name neither the variable nor what a valid value looks like, and print
@@ -15,13 +20,16 @@ mod clinic;
 mod service;
 mod telegram;
 
-pub use clinic::{ClinicTimeZone, Durations, booking_rules};
+pub use clinic::{BOOKING_RULES_VARIABLES, ClinicTimeZone, Durations, booking_rules};
 pub use service::{
     DatabaseConfig, DatabaseUrl, HttpConfig, LogFormat, RedisConfig, RedisUrl, TelemetryConfig,
 };
-pub use telegram::{TELEGRAM_DEFAULT_API_URL, TelegramConfig, TelegramMode};
+pub use telegram::{
+    TELEGRAM_DEFAULT_API_URL, TelegramApiConfig, TelegramMode, WEBHOOK_SECRET_VARIABLES,
+    required_webhook_secret, webhook_secret,
+};
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -54,6 +62,47 @@ pub trait Source {
     fn get(&self, var: &str) -> Option<String>;
 }
 
+/// A service's whole configuration: how it is read, and every variable it may read.
+pub trait Configuration: Sized {
+    /// Every variable [`Configuration::from_env`] may read, on any path through it.
+    fn variables() -> Vec<&'static str>;
+
+    /// Reads and checks it; the error names the first variable that is wrong.
+    fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError>;
+}
+
+/// A [`Source`] that remembers which variables were asked for: a test reads a configuration
+/// through it and compares what was asked with what the configuration declares.
+#[derive(Debug, Default)]
+pub struct Recording<S> {
+    source: S,
+    asked: std::sync::Mutex<BTreeSet<String>>,
+}
+
+impl<S> Recording<S> {
+    /// Wraps `source`.
+    pub fn new(source: S) -> Self {
+        Self {
+            source,
+            asked: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The variables asked for so far.
+    pub fn asked(&self) -> BTreeSet<String> {
+        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+impl<S: Source> Source for Recording<S> {
+    fn get(&self, var: &str) -> Option<String> {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.insert(var.to_owned());
+        }
+        self.source.get(var)
+    }
+}
+
 /// The process environment.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnv;
@@ -64,15 +113,13 @@ impl Source for ProcessEnv {
     }
 }
 
-impl Source for HashMap<String, String> {
+impl<K, V> Source for HashMap<K, V>
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+    V: AsRef<str>,
+{
     fn get(&self, var: &str) -> Option<String> {
-        HashMap::get(self, var).cloned()
-    }
-}
-
-impl Source for HashMap<&str, &str> {
-    fn get(&self, var: &str) -> Option<String> {
-        HashMap::get(self, var).map(|v| (*v).to_owned())
+        HashMap::get(self, var).map(|v| v.as_ref().to_owned())
     }
 }
 
@@ -104,6 +151,11 @@ impl<S: Source> Env<S> {
     /// Variables from any source (tests use a `HashMap`).
     pub fn new(source: S) -> Self {
         Self { source }
+    }
+
+    /// Where the variables come from.
+    pub fn source(&self) -> &S {
+        &self.source
     }
 
     fn raw(&self, var: &str) -> Option<String> {
@@ -247,7 +299,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.var, "DATABASE_URL");
         assert!(err.to_string().contains("placeholder"), "{err}");
-        let err = TelegramConfig::from_env(&env(&[(
+        let err = TelegramApiConfig::from_env(&env(&[(
             "TELEGRAM_BOT_TOKEN",
             "123456789:change-me-telegram-bot-token",
         )]))

@@ -22,6 +22,15 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
+    /// The variables it is read from, `listen_var` first.
+    pub fn variables(listen_var: &'static str) -> Vec<&'static str> {
+        vec![
+            listen_var,
+            "SHUTDOWN_GRACE_SECONDS",
+            "REQUEST_TIMEOUT_SECONDS",
+        ]
+    }
+
     /// Reads `listen_var` (with `default_port` on all interfaces when unset) and the shared
     /// shutdown and timeout variables.
     pub fn from_env<S: Source>(
@@ -99,6 +108,13 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    /// The variables it is read from.
+    pub const VARIABLES: &[&str] = &[
+        "DATABASE_URL",
+        "DATABASE_MAX_CONNECTIONS",
+        "DATABASE_ACQUIRE_TIMEOUT_SECONDS",
+    ];
+
     /// Reads `DATABASE_URL` (required) and the pool settings.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -157,6 +173,9 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
+    /// The variables it is read from.
+    pub const VARIABLES: &[&str] = &["REDIS_URL", "REDIS_KEY_PREFIX"];
+
     /// Reads `REDIS_URL` (required) and `REDIS_KEY_PREFIX`.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
         Ok(Self {
@@ -196,6 +215,9 @@ pub struct TelemetryConfig {
 }
 
 impl TelemetryConfig {
+    /// The variables it is read from (by the service runner, for every service).
+    pub const VARIABLES: &[&str] = &["LOG_FORMAT", "RUST_LOG"];
+
     /// Reads `LOG_FORMAT` and `RUST_LOG`.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
         let filter: String = env.or("RUST_LOG", "info".to_owned())?;

@@ -1,4 +1,8 @@
-//! Telegram: the bot token, where the Bot API is, and how updates arrive.
+//! Telegram, split by who needs what: the Bot API client's token and address
+//! ([`TelegramApiConfig`]: the bot, the worker, `manage set-webhook`), how updates arrive
+//! ([`TelegramMode`]: the bot, the webhook) and the webhook's secret ([`webhook_secret`]: the
+//! webhook, `manage set-webhook`). The worker never reads the webhook secret, the webhook never
+//! the bot token.
 
 use super::{ConfigError, Env, FromEnv, HttpUrl, Secret, Source};
 
@@ -25,20 +29,25 @@ impl FromEnv for TelegramMode {
 /// The real Bot API; tgsim replaces it in development and tests.
 pub const TELEGRAM_DEFAULT_API_URL: &str = "https://api.telegram.org";
 
-/// Telegram.
+impl TelegramMode {
+    /// The variable it is read from.
+    pub const VARIABLES: &[&str] = &["TELEGRAM_MODE"];
+
+    /// Reads `TELEGRAM_MODE` (default `polling`).
+    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        env.or("TELEGRAM_MODE", Self::Polling)
+    }
+}
+
+/// The Bot API client's settings.
 #[derive(Debug, Clone)]
-pub struct TelegramConfig {
+pub struct TelegramApiConfig {
     /// `TELEGRAM_BOT_TOKEN`: from @BotFather. Unset: the services that talk to Telegram stay
     /// idle and say so in their log.
     pub bot_token: Option<Secret>,
     /// `TELEGRAM_API_URL` (default the real Bot API): `https://`, or `http://` to a loopback
     /// address, or anywhere with `TELEGRAM_API_ALLOW_HTTP=true` (development with tgsim).
     pub api_url: HttpUrl,
-    /// `TELEGRAM_MODE` (default `polling`).
-    pub mode: TelegramMode,
-    /// `TELEGRAM_WEBHOOK_SECRET`: the `secret_token` Telegram echoes in
-    /// `X-Telegram-Bot-Api-Secret-Token`; required in webhook mode.
-    pub webhook_secret: Option<Secret>,
 }
 
 /// A Telegram webhook secret token: `A-Z a-z 0-9 _ -` (the Bot API's alphabet), at least 32
@@ -81,20 +90,29 @@ impl FromEnv for BotToken {
     }
 }
 
-impl TelegramConfig {
-    /// For the service that receives Telegram's webhook calls: in webhook mode the secret
-    /// must be set (the bot and the worker never see it).
-    pub fn require_webhook_secret(&self) -> Result<(), ConfigError> {
-        if self.mode == TelegramMode::Webhook && self.webhook_secret.is_none() {
-            return Err(ConfigError {
-                var: "TELEGRAM_WEBHOOK_SECRET",
-                value: None,
-                problem: "is not set but TELEGRAM_MODE=webhook".to_owned(),
-                expected: WebhookSecret::EXPECTED,
-            });
-        }
-        Ok(())
-    }
+/// The variable [`webhook_secret`] reads.
+pub const WEBHOOK_SECRET_VARIABLES: &[&str] = &["TELEGRAM_WEBHOOK_SECRET"];
+
+/// `TELEGRAM_WEBHOOK_SECRET`, if set: the `secret_token` Telegram echoes in
+/// `X-Telegram-Bot-Api-Secret-Token`.
+pub fn webhook_secret<S: Source>(env: &Env<S>) -> Result<Option<Secret>, ConfigError> {
+    Ok(env
+        .optional::<WebhookSecret>("TELEGRAM_WEBHOOK_SECRET")?
+        .map(|s| s.0))
+}
+
+/// `TELEGRAM_WEBHOOK_SECRET`, which `needed_by` (`TELEGRAM_MODE=webhook`, `set-webhook`)
+/// cannot do without: unset is an error that says so.
+pub fn required_webhook_secret<S: Source>(
+    env: &Env<S>,
+    needed_by: &str,
+) -> Result<Secret, ConfigError> {
+    webhook_secret(env)?.ok_or_else(|| ConfigError {
+        var: "TELEGRAM_WEBHOOK_SECRET",
+        value: None,
+        problem: format!("is not set but {needed_by} needs it"),
+        expected: WebhookSecret::EXPECTED,
+    })
 }
 
 /// Whether `url` is `https://`, or `http://` to a loopback address (a simulator on this host).
@@ -109,13 +127,16 @@ fn is_https_or_loopback(url: &reqwest::Url) -> bool {
     url.scheme() == "https" || (url.scheme() == "http" && loopback)
 }
 
-impl TelegramConfig {
-    /// Reads the `TELEGRAM_*` variables.
+impl TelegramApiConfig {
+    /// The variables it is read from.
+    pub const VARIABLES: &[&str] = &[
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_API_URL",
+        "TELEGRAM_API_ALLOW_HTTP",
+    ];
+
+    /// Reads the bot token and where the Bot API is.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        let mode = env.or("TELEGRAM_MODE", TelegramMode::Polling)?;
-        let webhook_secret = env
-            .optional::<WebhookSecret>("TELEGRAM_WEBHOOK_SECRET")?
-            .map(|s| s.0);
         let api_url = env.or(
             "TELEGRAM_API_URL",
             HttpUrl(
@@ -140,8 +161,6 @@ impl TelegramConfig {
         Ok(Self {
             bot_token: env.optional::<BotToken>("TELEGRAM_BOT_TOKEN")?.map(|t| t.0),
             api_url,
-            mode,
-            webhook_secret,
         })
     }
 }
@@ -157,21 +176,13 @@ mod tests {
 
     #[test]
     fn a_short_webhook_secret_is_refused() {
-        let short = TelegramConfig::from_env(&env(&[(
-            "TELEGRAM_WEBHOOK_SECRET",
-            "only-31-characters-long-secret!",
-        )]));
+        let secret = |value| webhook_secret(&env(&[("TELEGRAM_WEBHOOK_SECRET", value)]));
+        let short = secret("only-31-characters-long-secret!");
         assert_eq!(short.unwrap_err().var, "TELEGRAM_WEBHOOK_SECRET");
-        let short = TelegramConfig::from_env(&env(&[(
-            "TELEGRAM_WEBHOOK_SECRET",
-            "a-secret-of-31-characters-long_",
-        )]));
+        let short = secret("a-secret-of-31-characters-long_");
         assert_eq!(short.unwrap_err().var, "TELEGRAM_WEBHOOK_SECRET");
-        let long = TelegramConfig::from_env(&env(&[(
-            "TELEGRAM_WEBHOOK_SECRET",
-            "a-secret-of-32-characters-long__",
-        )]));
-        assert!(long.unwrap().webhook_secret.is_some());
+        let long = secret("a-secret-of-32-characters-long__");
+        assert!(long.unwrap().is_some());
     }
 
     #[test]
@@ -182,17 +193,17 @@ mod tests {
             "http://localhost:1",
             "http://[::1]:2",
         ] {
-            let cfg = TelegramConfig::from_env(&env(&[("TELEGRAM_API_URL", url)]));
+            let cfg = TelegramApiConfig::from_env(&env(&[("TELEGRAM_API_URL", url)]));
             assert!(cfg.is_ok(), "{url}: {cfg:?}");
         }
-        let plain = TelegramConfig::from_env(&env(&[("TELEGRAM_API_URL", "http://tgsim:8090")]))
+        let plain = TelegramApiConfig::from_env(&env(&[("TELEGRAM_API_URL", "http://tgsim:8090")]))
             .unwrap_err();
         assert_eq!(plain.var, "TELEGRAM_API_URL");
         assert!(
             plain.to_string().contains("TELEGRAM_API_ALLOW_HTTP"),
             "{plain}"
         );
-        let allowed = TelegramConfig::from_env(&env(&[
+        let allowed = TelegramApiConfig::from_env(&env(&[
             ("TELEGRAM_API_URL", "http://tgsim:8090"),
             ("TELEGRAM_API_ALLOW_HTTP", "true"),
         ]));
@@ -200,24 +211,31 @@ mod tests {
     }
 
     #[test]
-    fn webhook_mode_requires_a_webhook_secret() {
-        let cfg = TelegramConfig::from_env(&env(&[("TELEGRAM_MODE", "webhook")])).unwrap();
-        let err = cfg.require_webhook_secret().unwrap_err();
+    fn a_required_webhook_secret_must_be_set() {
+        let err = required_webhook_secret(&env(&[]), "TELEGRAM_MODE=webhook").unwrap_err();
         assert_eq!(err.var, "TELEGRAM_WEBHOOK_SECRET");
+        assert!(
+            err.to_string().contains("TELEGRAM_MODE=webhook needs it"),
+            "{err}"
+        );
+        assert!(webhook_secret(&env(&[])).unwrap().is_none());
     }
 
     #[test]
     fn telegram_defaults_to_polling_the_real_bot_api() {
-        let cfg = TelegramConfig::from_env(&env(&[])).unwrap();
-        assert_eq!(cfg.mode, TelegramMode::Polling);
+        let cfg = TelegramApiConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(
+            TelegramMode::from_env(&env(&[])).unwrap(),
+            TelegramMode::Polling
+        );
         assert_eq!(cfg.api_url.0.as_str(), "https://api.telegram.org/");
         assert!(cfg.bot_token.is_none());
     }
 
     #[test]
     fn a_malformed_bot_token_is_rejected_without_echoing_it() {
-        let err =
-            TelegramConfig::from_env(&env(&[("TELEGRAM_BOT_TOKEN", "not-a-token")])).unwrap_err();
+        let err = TelegramApiConfig::from_env(&env(&[("TELEGRAM_BOT_TOKEN", "not-a-token")]))
+            .unwrap_err();
         assert_eq!(err.var, "TELEGRAM_BOT_TOKEN");
         assert!(!err.to_string().contains("not-a-token"));
     }

@@ -261,3 +261,12 @@ async fn the_chat_page_and_its_script_are_served_with_the_default_token() {
     );
     shutdown.cancel();
 }
+
+#[test]
+fn every_variable_tgsim_reads_is_declared_and_documented_in_the_env_template() {
+    use medsync_platform::config::Configuration;
+    medsync_testkit::config::assert_matches_env_template(
+        &medsync_tgsim::Config::variables(),
+        medsync_tgsim::Config::from_env,
+    );
+}

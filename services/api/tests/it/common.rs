@@ -1,8 +1,5 @@
 //! What the api's integration tests share: the app on a fresh database, and a small client.
 
-use std::collections::HashMap;
-
-use medsync_platform::config::Env;
 use medsync_testkit::{self as testing, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -32,7 +29,7 @@ pub fn config(
     options: &PgConnectOptions,
     extra: &[(&'static str, &'static str)],
 ) -> medsync_api::Config {
-    let mut vars: HashMap<&str, &str> = HashMap::from([
+    let mut vars = vec![
         ("SECRET_KEY", SECRET_KEY),
         ("CLINIC_TIMEZONE", "Europe/Berlin"),
         ("LOGIN_RATE_LIMIT_PER_IP", "1000"),
@@ -43,9 +40,9 @@ pub fn config(
         // Tests run side by side on few cores: a hash may wait long for one.
         ("PASSWORD_HASH_WAIT_MS", "60000"),
         ("API_DOCS_UI", "true"),
-    ]);
+    ];
     vars.extend(extra.iter().copied());
-    medsync_api::Config::with_base(testing::base_config(options), &Env::new(vars)).unwrap()
+    testing::config(&medsync_api::SPEC, options, &vars)
 }
 
 pub async fn spawn(pool_options: PgPoolOptions, options: PgConnectOptions) -> Api {

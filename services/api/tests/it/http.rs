@@ -124,3 +124,12 @@ async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
     )
     .await;
 }
+
+#[test]
+fn every_variable_the_api_reads_is_declared_and_documented_in_the_env_template() {
+    use medsync_platform::config::Configuration;
+    testing::config::assert_matches_env_template(
+        &medsync_api::Config::variables(),
+        medsync_api::Config::from_env,
+    );
+}

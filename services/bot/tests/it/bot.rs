@@ -10,11 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 #[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn the_bot_is_ready_and_stops_on_shutdown(_: PgPoolOptions, options: PgConnectOptions) {
-    let config = common::bot_config(
-        testing::base_config(&options),
-        "http://127.0.0.1:1",
-        "polling",
-    );
+    let config = common::bot_config(&options, "http://127.0.0.1:1", "polling");
     let infra = testing::infra(&config.base);
     let app = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
 
@@ -182,7 +178,7 @@ async fn after_a_quiet_minute_of_long_polls_a_message_is_answered_within_2_s(
     options: PgConnectOptions,
 ) {
     let sim = Sim::start().await;
-    let config = common::bot_config(testing::base_config(&options), &sim.url(), "polling");
+    let config = common::bot_config(&options, &sim.url(), "polling");
     let infra = testing::infra(&config.base);
     let app = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
 
@@ -228,7 +224,7 @@ async fn in_polling_mode_an_update_failing_every_try_becomes_a_dead_letter_and_p
     use medsync_telegram::updates::{DeadLetters, MAX_ATTEMPTS};
 
     let sim = Sim::start().await;
-    let config = common::bot_config(testing::base_config(&options), &sim.url(), "polling");
+    let config = common::bot_config(&options, &sim.url(), "polling");
     let infra = testing::infra(&config.base);
     let dead = DeadLetters::new(&infra.redis);
     let app = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
@@ -279,4 +275,13 @@ async fn in_polling_mode_an_update_failing_every_try_becomes_a_dead_letter_and_p
     sim.wait_until_count(ADA, "What I can do", 2).await;
     assert_eq!(dead.count().await.unwrap(), 0);
     app.stop().await.unwrap();
+}
+
+#[test]
+fn every_variable_the_bot_reads_is_declared_and_documented_in_the_env_template() {
+    use medsync_platform::config::Configuration;
+    testing::config::assert_matches_env_template(
+        &medsync_bot::Config::variables(),
+        medsync_bot::Config::from_env,
+    );
 }

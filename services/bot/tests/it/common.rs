@@ -1,10 +1,5 @@
 //! A clinic, tgsim playing Telegram, and the bot: what the conversation tests share.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
-use medsync_platform::config::{Env, TelegramConfig};
-use medsync_platform::infra::BaseConfig;
 use medsync_testkit as testing;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -26,30 +21,29 @@ pub async fn clinic(db: &PgPool) -> Clinic {
 
 pub use medsync_tgsim::harness::{TestSim as Sim, buttons};
 
-/// The bot's configuration against tgsim at `api_url`.
-pub fn bot_config(base: BaseConfig, api_url: &str, mode: &str) -> medsync_bot::Config {
-    let env = Env::new(HashMap::from([
+/// The bot's configuration on the database `options` names, against tgsim at `api_url`.
+pub fn bot_config(options: &PgConnectOptions, api_url: &str, mode: &str) -> medsync_bot::Config {
+    bot_config_with(options, api_url, mode, &[])
+}
+
+/// [`bot_config`] with `extra` variables on top.
+pub fn bot_config_with(
+    options: &PgConnectOptions,
+    api_url: &str,
+    mode: &str,
+    extra: &[(&str, &str)],
+) -> medsync_bot::Config {
+    let consumer = format!("test-{}", Uuid::new_v4());
+    let mut vars = vec![
         ("TELEGRAM_BOT_TOKEN", TOKEN),
         ("TELEGRAM_API_URL", api_url),
         ("TELEGRAM_MODE", mode),
-        (
-            "TELEGRAM_WEBHOOK_SECRET",
-            "webhook-secret-of-at-least-32-characters",
-        ),
-    ]));
-    medsync_bot::Config {
-        base,
-        telegram: TelegramConfig::from_env(&env).unwrap(),
-        rules: medsync_platform::config::booking_rules(&env).unwrap(),
-        dialogue_ttl: Duration::from_secs(600),
-        booking_days: 14,
-        claim_idle: Duration::from_secs(1),
-        consumer_name: format!("test-{}", Uuid::new_v4()),
-    }
-}
-
-pub fn base(options: &PgConnectOptions) -> BaseConfig {
-    testing::base_config(options)
+        ("BOT_DIALOGUE_TTL_SECONDS", "600"),
+        ("BOT_STREAM_CLAIM_IDLE_SECONDS", "1"),
+        ("BOT_CONSUMER_NAME", &consumer),
+    ];
+    vars.extend_from_slice(extra);
+    testing::config(&medsync_bot::SPEC, options, &vars)
 }
 
 /// Goes through the booking dialogue up to the confirmation question, choosing the last day

@@ -2,23 +2,19 @@
 
 use std::collections::HashMap;
 
-use medsync_platform::config::{Env, TelegramConfig};
 use medsync_platform::redis::Redis;
 use medsync_testkit::{self as testing, TestApp};
 
 const SECRET: &str = "test-webhook-secret-of-32-characters-or-more";
 
 fn config() -> medsync_webhook::Config {
-    medsync_webhook::Config {
-        http: testing::http_config(),
-        redis: testing::redis_config(),
-        telegram: TelegramConfig::from_env(&Env::new(HashMap::from([(
-            "TELEGRAM_WEBHOOK_SECRET",
-            SECRET,
-        )])))
-        .unwrap(),
-        stream_maxlen: 1000,
-    }
+    testing::config_without_database(
+        &medsync_webhook::SPEC,
+        &[
+            ("TELEGRAM_WEBHOOK_SECRET", SECRET),
+            ("TELEGRAM_UPDATES_STREAM_MAXLEN", "1000"),
+        ],
+    )
 }
 
 async fn spawn() -> (TestApp, Redis) {
@@ -165,4 +161,13 @@ async fn the_binary_ignores_a_database_url_it_never_uses() {
 async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
     testing::assert_binary_lifecycle(env!("CARGO_BIN_EXE_webhook"), "WEBHOOK_LISTEN_ADDR", &[])
         .await;
+}
+
+#[test]
+fn every_variable_the_webhook_reads_is_declared_and_documented_in_the_env_template() {
+    use medsync_platform::config::Configuration;
+    testing::config::assert_matches_env_template(
+        &medsync_webhook::Config::variables(),
+        medsync_webhook::Config::from_env,
+    );
 }

@@ -1,9 +1,7 @@
 //! What the worker tests share: a worker in process, tgsim, jobs by SQL.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use medsync_platform::config::Env;
 use medsync_testkit::{self as testing, TestApp};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -22,18 +20,13 @@ pub async fn pool(options: &PgConnectOptions) -> PgPool {
 
 /// The worker's configuration with `vars` on top of test defaults (fast retries).
 pub fn config(options: &PgConnectOptions, vars: &[(&str, &str)]) -> medsync_worker::Config {
-    let database_url = testing::database_url(options);
-    let mut map: HashMap<&str, &str> = HashMap::from([
-        ("DATABASE_URL", database_url.as_str()),
-        ("REDIS_URL", "redis://127.0.0.1:1"),
+    let mut all = vec![
         ("WORKER_BACKOFF_BASE_MS", "200"),
         ("WORKER_LEASE_SECONDS", "10"),
         ("WORKER_POLL_SECONDS", "5"),
-    ]);
-    map.extend(vars.iter().copied());
-    let mut config = medsync_worker::Config::from_env(&Env::new(map)).unwrap();
-    config.base = testing::base_config(options);
-    config
+    ];
+    all.extend_from_slice(vars);
+    testing::config(&medsync_worker::SPEC, options, &all)
 }
 
 pub async fn worker(config: medsync_worker::Config) -> TestApp {
@@ -107,11 +100,14 @@ pub fn counter(metrics: &str, name: &str) -> f64 {
 
 /// The API in process (for the admin routes and bookings by HTTP).
 pub async fn api(options: &PgConnectOptions) -> TestApp {
-    let env = Env::new(HashMap::from([
-        ("SECRET_KEY", "a-test-secret-key-of-at-least-32-bytes!"),
-        ("CLINIC_TIMEZONE", "Europe/Berlin"),
-    ]));
-    let config = medsync_api::Config::with_base(testing::base_config(options), &env).unwrap();
+    let config: medsync_api::Config = testing::config(
+        &medsync_api::SPEC,
+        options,
+        &[
+            ("SECRET_KEY", "a-test-secret-key-of-at-least-32-bytes!"),
+            ("CLINIC_TIMEZONE", "Europe/Berlin"),
+        ],
+    );
     let infra = testing::infra(&config.base);
     TestApp::spawn(medsync_api::build_with(config, infra).await.unwrap())
 }

@@ -58,3 +58,12 @@ fn the_binary_refuses_a_missing_or_garbage_database_url() {
 async fn the_binary_answers_its_healthcheck_and_exits_0_on_sigterm() {
     testing::assert_binary_lifecycle(env!("CARGO_BIN_EXE_worker"), "WORKER_LISTEN_ADDR", &[]).await;
 }
+
+#[test]
+fn every_variable_the_worker_reads_is_declared_and_documented_in_the_env_template() {
+    use medsync_platform::config::Configuration;
+    testing::config::assert_matches_env_template(
+        &medsync_worker::Config::variables(),
+        medsync_worker::Config::from_env,
+    );
+}

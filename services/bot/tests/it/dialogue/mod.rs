@@ -22,7 +22,7 @@ async fn pool(options: &PgConnectOptions) -> PgPool {
 }
 
 async fn polling_bot(options: &PgConnectOptions, sim: &Sim) -> TestApp {
-    let config = bot_config(common::base(options), &sim.url(), "polling");
+    let config = bot_config(options, &sim.url(), "polling");
     let infra = testing::infra(&config.base);
     TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap())
 }
@@ -171,9 +171,15 @@ async fn forged_buttons_cannot_book_past_the_horizon_or_the_cap(
     let db = pool(&options).await;
     let clinic = clinic(&db).await;
     let sim = Sim::start().await;
-    let mut config = bot_config(common::base(&options), &sim.url(), "polling");
-    config.rules.horizon_days = 30;
-    config.rules.max_future_bookings = 1;
+    let config = common::bot_config_with(
+        &options,
+        &sim.url(),
+        "polling",
+        &[
+            ("BOOKING_HORIZON_DAYS", "30"),
+            ("MAX_FUTURE_BOOKINGS_PER_PATIENT", "1"),
+        ],
+    );
     let infra = testing::infra(&config.base);
     let bot = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
 

@@ -10,21 +10,22 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::*;
 
-/// The webhook service in process, with the bot's Redis prefix.
-async fn webhook(redis: &medsync_platform::config::RedisConfig) -> TestApp {
-    let env = medsync_platform::config::Env::new(std::collections::HashMap::from([
-        (
-            "TELEGRAM_WEBHOOK_SECRET",
-            "webhook-secret-of-at-least-32-characters",
-        ),
-        ("TELEGRAM_MODE", "webhook"),
-    ]));
-    let config = medsync_webhook::Config {
-        http: testing::http_config(),
-        redis: redis.clone(),
-        telegram: medsync_platform::config::TelegramConfig::from_env(&env).unwrap(),
-        stream_maxlen: 10_000,
-    };
+const SECRET: &str = "webhook-secret-of-at-least-32-characters";
+
+/// The webhook service in process, handing updates to the Redis at `redis_url` under the
+/// bot's key prefix.
+async fn webhook(options: &PgConnectOptions, redis_url: &str, prefix: &str) -> TestApp {
+    let config: medsync_webhook::Config = testing::config(
+        &medsync_webhook::SPEC,
+        options,
+        &[
+            ("TELEGRAM_WEBHOOK_SECRET", SECRET),
+            ("TELEGRAM_MODE", "webhook"),
+            ("TELEGRAM_UPDATES_STREAM_MAXLEN", "10000"),
+            ("REDIS_URL", redis_url),
+            ("REDIS_KEY_PREFIX", prefix),
+        ],
+    );
     let redis = medsync_platform::redis::Redis::connect(&config.redis).unwrap();
     TestApp::spawn(medsync_webhook::build_with(config, redis).await.unwrap())
 }
@@ -32,7 +33,7 @@ async fn webhook(redis: &medsync_platform::config::RedisConfig) -> TestApp {
 async fn set_webhook(sim: &Sim, url: &str) {
     let answer: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/bot{TOKEN}/setWebhook", sim.url()))
-        .json(&serde_json::json!({"url": url, "secret_token": "webhook-secret-of-at-least-32-characters"}))
+        .json(&serde_json::json!({"url": url, "secret_token": SECRET}))
         .send()
         .await
         .unwrap()
@@ -50,8 +51,9 @@ async fn the_same_conversation_in_webhook_mode_through_the_redis_stream(
     let db = pool(&options).await;
     clinic(&db).await;
     let sim = Sim::start().await;
-    let config = bot_config(common::base(&options), &sim.url(), "webhook");
-    let webhook = webhook(&config.base.redis).await;
+    let config = bot_config(&options, &sim.url(), "webhook");
+    let redis_url = std::env::var("REDIS_URL").unwrap();
+    let webhook = webhook(&options, &redis_url, &config.base.redis.key_prefix).await;
     set_webhook(&sim, &format!("{}/telegram/webhook", webhook.url)).await;
     let infra = testing::infra(&config.base);
     let redis = infra.redis.clone();
@@ -162,7 +164,7 @@ async fn with_redis_down_the_webhook_answers_503_and_the_redelivered_update_is_h
     let db = pool(&options).await;
     clinic(&db).await;
     let sim = Sim::start().await;
-    let config = bot_config(common::base(&options), &sim.url(), "webhook");
+    let config = bot_config(&options, &sim.url(), "webhook");
 
     // The webhook reaches Redis through the relay; the bot directly.
     let real = reqwest::Url::parse(&std::env::var("REDIS_URL").unwrap()).unwrap();
@@ -175,9 +177,7 @@ async fn with_redis_down_the_webhook_answers_503_and_the_redelivered_update_is_h
     let mut via_relay = real.clone();
     via_relay.set_port(Some(relay.addr.port())).unwrap();
     via_relay.set_host(Some("127.0.0.1")).unwrap();
-    let mut webhook_redis = config.base.redis.clone();
-    webhook_redis.url = medsync_platform::config::RedisUrl::parse(via_relay.as_str()).unwrap();
-    let webhook = webhook(&webhook_redis).await;
+    let webhook = webhook(&options, via_relay.as_str(), &config.base.redis.key_prefix).await;
     set_webhook(&sim, &format!("{}/telegram/webhook", webhook.url)).await;
     let infra = testing::infra(&config.base);
     let bot = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());

@@ -312,3 +312,26 @@ async fn updates_lists_replays_and_discards_dead_letters_without_showing_their_t
     assert!(text(&discarded).contains("2 update(s) discarded"));
     assert_eq!(dead.count().await.unwrap(), 0);
 }
+
+#[test]
+fn every_variable_a_command_reads_is_declared_and_documented_in_the_env_template() {
+    use clap::Parser as _;
+    use medsync_manage::cli::Cli;
+    let commands: [&[&str]; 7] = [
+        &["migrate"],
+        &["seed"],
+        &["create-admin"],
+        &["set-webhook"],
+        &["jobs", "list"],
+        &["updates", "list"],
+        &["wait-ready"],
+    ];
+    testing::config::assert_matches_env_template(&medsync_manage::cli::variables(), |env| {
+        for args in commands {
+            let cli =
+                Cli::try_parse_from(std::iter::once("manage").chain(args.iter().copied())).unwrap();
+            drop(cli.task(env)?);
+        }
+        Ok(())
+    });
+}

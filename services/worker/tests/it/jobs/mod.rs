@@ -154,21 +154,17 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
 
     // 2. In the bot's dialogue (polling tgsim): the same confirmation, from the worker.
     let bot = {
-        let env = Env::new(HashMap::from([
-            ("TELEGRAM_BOT_TOKEN", TOKEN),
-            ("TELEGRAM_API_URL", url.as_str()),
-            ("TELEGRAM_MODE", "polling"),
-            ("CLINIC_TIMEZONE", BERLIN),
-        ]));
-        let config = medsync_bot::Config {
-            base: testing::base_config(&options),
-            telegram: medsync_platform::config::TelegramConfig::from_env(&env).unwrap(),
-            rules: medsync_platform::config::booking_rules(&env).unwrap(),
-            dialogue_ttl: Duration::from_secs(600),
-            booking_days: 14,
-            claim_idle: Duration::from_secs(60),
-            consumer_name: "bot".to_owned(),
-        };
+        let config: medsync_bot::Config = testing::config(
+            &medsync_bot::SPEC,
+            &options,
+            &[
+                ("TELEGRAM_BOT_TOKEN", TOKEN),
+                ("TELEGRAM_API_URL", url.as_str()),
+                ("TELEGRAM_MODE", "polling"),
+                ("CLINIC_TIMEZONE", BERLIN),
+                ("BOT_CONSUMER_NAME", "bot"),
+            ],
+        );
         let infra = testing::infra(&config.base);
         TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap())
     };

@@ -253,3 +253,37 @@ impl ChatLock {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_retraces_the_dialogue_keeping_what_was_chosen_before() {
+        let (specialty, doctor) = (Uuid::now_v7(), Uuid::now_v7());
+        let day = jiff::civil::date(2030, 1, 7);
+        let confirm = Step::Confirm {
+            specialty,
+            doctor,
+            day,
+            starts_at: "2030-01-07T09:00:00Z".parse().unwrap(),
+        };
+        let mut walked = vec![confirm];
+        while let Some(previous) = walked.last().and_then(Step::back) {
+            walked.push(previous);
+        }
+        assert_eq!(
+            walked[1..],
+            [
+                Step::Slot {
+                    specialty,
+                    doctor,
+                    day
+                },
+                Step::Day { specialty, doctor },
+                Step::Doctor { specialty },
+                Step::Specialty,
+            ]
+        );
+    }
+}

@@ -144,14 +144,10 @@ impl Handlers {
         if booking.starts_at <= Timestamp::now() {
             return Ok(done("the visit has begun: reminder too late"));
         }
-        let ahead = match p.minutes_before {
-            m if m % 1440 == 0 && m >= 1440 => plural(m / 1440, "day"),
-            m if m % 60 == 0 && m >= 60 => plural(m / 60, "hour"),
-            m => plural(m, "minute"),
-        };
         let text = format!(
-            "⏰ Reminder: your visit with {} is in {ahead}, on {}.\nReference: {}",
+            "⏰ Reminder: your visit with {} is in {}, on {}.\nReference: {}",
             booking.doctor_name,
+            lead_time(p.minutes_before),
             clock::human(booking.starts_at, &self.tz),
             bookings::reference(booking.id)
         );
@@ -250,10 +246,38 @@ fn done(note: &str) -> Outcome {
     Outcome::Done(Some(note.to_owned()))
 }
 
-fn plural(n: i64, unit: &str) -> String {
+/// How far ahead a reminder is, in the largest whole unit: `1 day`, `2 hours`, `90 minutes`.
+fn lead_time(minutes: i64) -> String {
+    let (n, unit) = match minutes {
+        m if m % 1440 == 0 && m >= 1440 => (m / 1440, "day"),
+        m if m % 60 == 0 && m >= 60 => (m / 60, "hour"),
+        m => (m, "minute"),
+    };
     if n == 1 {
         format!("1 {unit}")
     } else {
         format!("{n} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lead_time;
+
+    #[test]
+    fn a_reminder_says_how_far_ahead_in_the_largest_whole_unit() {
+        let said: Vec<String> = [1440, 2880, 60, 120, 90, 1, 30].map(lead_time).into();
+        assert_eq!(
+            said,
+            [
+                "1 day",
+                "2 days",
+                "1 hour",
+                "2 hours",
+                "90 minutes",
+                "1 minute",
+                "30 minutes"
+            ]
+        );
     }
 }

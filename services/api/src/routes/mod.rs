@@ -69,3 +69,30 @@ pub struct PageInfo {
     /// Items in all pages.
     pub total: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(page: Option<u32>, per_page: Option<u32>) -> Result<(u32, u32, i64, i64), String> {
+        Pagination { page, per_page }
+            .resolve()
+            .map_err(|e| match e {
+                ApiError::Validation(fields) => fields[0].field.clone(),
+                other => other.to_string(),
+            })
+    }
+
+    #[test]
+    fn pages_start_at_one_with_twenty_items_and_turn_into_limit_and_offset() {
+        assert_eq!(resolve(None, None), Ok((1, 20, 20, 0)));
+        assert_eq!(resolve(Some(3), Some(50)), Ok((3, 50, 50, 100)));
+        assert_eq!(
+            resolve(Some(u32::MAX), Some(100)).map(|p| p.3),
+            Ok(429_496_729_400)
+        );
+        assert_eq!(resolve(Some(0), None), Err("page".to_owned()));
+        assert_eq!(resolve(None, Some(0)), Err("per_page".to_owned()));
+        assert_eq!(resolve(None, Some(101)), Err("per_page".to_owned()));
+    }
+}

@@ -196,4 +196,18 @@ mod tests {
         let waits: Vec<u64> = (0..8).map(|n| retry_delay(n).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 32, 32]);
     }
+
+    #[test]
+    fn the_help_lists_every_command_the_menu_has_with_its_description() {
+        let help = replies::help_text();
+        let lines: Vec<&str> = help.lines().collect();
+        assert_eq!(lines[0], "What I can do:");
+        assert_eq!(lines.len(), COMMANDS.len() + 1);
+        for (command, what) in COMMANDS {
+            assert!(
+                lines.contains(&format!("/{command} — {what}").as_str()),
+                "{help}"
+            );
+        }
+    }
 }

@@ -116,3 +116,21 @@ pub(super) async fn set_schedule(
     tx.commit().await?;
     Ok(Json(detail(&state, doctor, schedule)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_are_hh_mm_from_00_00_to_24_00() {
+        assert_eq!(parse_hhmm("09:30").map(hhmm), Ok("09:30".to_owned()));
+        assert_eq!(parse_hhmm("00:00").map(hhmm), Ok("00:00".to_owned()));
+        // The end of the day is the last second before midnight.
+        assert_eq!(parse_hhmm("24:00"), Ok(Time::constant(23, 59, 59, 0)));
+        for bad in [
+            "24:01", "25:00", "9", "09-30", "ab:cd", "-1:00", "12:60", "",
+        ] {
+            assert!(parse_hhmm(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

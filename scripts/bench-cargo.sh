@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# bench-cargo.sh — how long the workspace takes to compile, as docs/benchmarks.md reports it:
+# bench-cargo.sh [REV] — how long the workspace takes to compile at REV (default HEAD), as
+# docs/benchmarks.md reports it:
 #
 #   1. a cold `cargo build --workspace --all-targets` (every crate, tests included) into an
 #      empty target directory;
-#   2. the same build again after a one-line change in the domain crate (crates/domain/src/
-#      slots.rs), which every service depends on.
+#   2. the same build again after a one-line change in the domain's slots.rs (crates/domain,
+#      or crates/core before the split), which every service depends on.
 #
-# Works on an export of HEAD in a temporary directory with its own target directory: neither
+# Works on an export of REV in a temporary directory with its own target directory: neither
 # the working tree nor target/ is touched. Needs the crates in Cargo's registry (a first
 # `cargo fetch` downloads them).
 set -euo pipefail
@@ -16,16 +17,18 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 work=$(mktemp -d)
 defer rm -rf "$work"
-git -C "$root" archive HEAD | tar -x -C "$work"
+rev=${1:-HEAD}
+git -C "$root" archive "$rev" | tar -x -C "$work"
 cd "$work"
 export CARGO_TARGET_DIR=$work/target
 
 cargo fetch --locked -q
 started=$(date +%s%N)
 cargo build --workspace --all-targets --locked --offline -q
-echo "cold build of the workspace, every target: $(seconds "$started") s"
+echo "$rev: cold build of the workspace, every target: $(seconds "$started") s"
 
-echo '// one changed line' >>crates/domain/src/slots.rs
+slots=$(find crates -path '*/src/*' -name slots.rs | head -1)
+echo '// one changed line' >>"$slots"
 started=$(date +%s%N)
 cargo build --workspace --all-targets --locked --offline -q
-echo "rebuild after a one-line change in crates/domain: $(seconds "$started") s"
+echo "$rev: rebuild after a one-line change in $slots: $(seconds "$started") s"

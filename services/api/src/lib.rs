@@ -9,6 +9,9 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+#[cfg(feature = "harness")]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub mod harness;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;

@@ -1,6 +1,6 @@
 //! The job queue for admins: `GET /api/v1/admin/jobs`, `POST /api/v1/admin/jobs/{id}/retry`.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{spawn, token};
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! The audit trail: what is recorded, who may read it, and that it cannot be changed.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{Api, spawn, spawn_with, token};
 use reqwest::Method;

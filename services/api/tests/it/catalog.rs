@@ -1,6 +1,6 @@
 //! The catalog and free slots, over real HTTP, PostgreSQL and Redis.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{enc, spawn, token};
 use reqwest::Method;

@@ -3,7 +3,7 @@
 use medsync_testkit::{self as testing, TestApp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::common;
+use medsync_api::harness as common;
 
 async fn spawn(options: &PgConnectOptions) -> TestApp {
     let config = common::config(options, &[]);

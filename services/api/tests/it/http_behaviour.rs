@@ -1,7 +1,7 @@
 //! What any client meets whatever the route: problem answers for malformed requests, limits,
 //! CORS, the OpenAPI document and its docs page.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{spawn, spawn_with};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -11,6 +11,5 @@ mod audit;
 mod auth;
 mod bookings;
 mod catalog;
-mod common;
 mod http;
 mod http_behaviour;

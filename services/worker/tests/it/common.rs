@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use medsync_testkit::{self as testing, TestApp};
-use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
@@ -96,46 +95,4 @@ pub fn counter(metrics: &str, name: &str) -> f64 {
         .filter(|l| l[name.len()..].starts_with(['{', ' ']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// The API in process (for the admin routes and bookings by HTTP).
-pub async fn api(options: &PgConnectOptions) -> TestApp {
-    let config: medsync_api::Config = testing::config(
-        &medsync_api::SPEC,
-        options,
-        &[
-            ("SECRET_KEY", "a-test-secret-key-of-at-least-32-bytes!"),
-            ("CLINIC_TIMEZONE", "Europe/Berlin"),
-        ],
-    );
-    let infra = testing::infra(&config.base);
-    TestApp::spawn(medsync_api::build_with(config, infra).await.unwrap())
-}
-
-/// An admin account (as `manage create-admin` makes it) and its access token.
-pub async fn admin_token(db: &PgPool, api: &TestApp) -> String {
-    let email = medsync_domain::users::Email::parse("admin@clinic.example").unwrap();
-    let hash = medsync_domain::password::hash("admin password 1".to_owned())
-        .await
-        .unwrap();
-    let mut conn = db.acquire().await.unwrap();
-    medsync_domain::users::ensure_admin(
-        &mut conn,
-        &email,
-        "Admin",
-        &hash,
-        medsync_domain::users::AdminMode::CreateOnly,
-    )
-    .await
-    .unwrap();
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/login", api.url))
-        .json(&serde_json::json!({"email": "admin@clinic.example", "password": "admin password 1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
 }

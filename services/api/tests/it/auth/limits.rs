@@ -1,6 +1,6 @@
 //! Rate limits on sign-in, registration and password guesses, and the hashing slots.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{Api, spawn_with, token};
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
 //! Accounts and tokens, over real HTTP, PostgreSQL and Redis.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{spawn, token};
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! Sessions and tokens: rotation, sign-out, key rotation, forged and foreign tokens.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{spawn, token};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

@@ -1,6 +1,6 @@
 //! Booking, listing, seeing and cancelling, over real HTTP, PostgreSQL and Redis.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{spawn, token};
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! The clinic's booking rules through the API: who may book, how far ahead, how many, how late to cancel.
 
-use crate::common;
+use medsync_api::harness as common;
 
 use common::{spawn, spawn_with, token};
 use reqwest::Method;

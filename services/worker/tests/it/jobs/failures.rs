@@ -16,7 +16,7 @@ use super::*;
 
 #[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_failing_job_backs_off_dies_and_runs_again_when_retried(
-    _: PgPoolOptions,
+    pool_options: PgPoolOptions,
     options: PgConnectOptions,
 ) {
     let db = pool(&options).await;
@@ -92,29 +92,18 @@ async fn a_failing_job_backs_off_dies_and_runs_again_when_retried(
         ("TELEGRAM_API_URL", url.as_str()),
     ];
     let fixed = worker(config(&options, &up)).await;
-    let api = common::api(&options).await;
-    let admin = common::admin_token(&db, &api).await;
-    let http = reqwest::Client::new();
-    let dead: serde_json::Value = http
-        .get(format!("{}/api/v1/admin/jobs?status=dead", api.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = medsync_api::harness::spawn(pool_options, options.clone()).await;
+    let admin = api.admin().await;
+    let admin = Some(medsync_api::harness::token(&admin));
+    let dead = api.get("/api/v1/admin/jobs?status=dead", admin).await.body;
     assert_eq!(dead["total"], 1, "{dead}");
     assert_eq!(dead["items"][0]["id"], json!(id));
     assert_eq!(dead["items"][0]["attempts"], 4);
-    let retried = http
-        .post(format!("{}/api/v1/admin/jobs/{id}/retry", api.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(retried.status(), 200);
-    let retried: serde_json::Value = retried.json().await.unwrap();
+    let retried = api
+        .post(&format!("/api/v1/admin/jobs/{id}/retry"), admin, json!({}))
+        .await;
+    assert_eq!(retried.status, 200, "{retried:?}");
+    let retried = retried.body;
     assert_eq!(
         (retried["status"].as_str(), retried["attempts"].as_i64()),
         (Some("queued"), Some(0))
@@ -128,7 +117,7 @@ async fn a_failing_job_backs_off_dies_and_runs_again_when_retried(
     )
     .await;
     fixed.stop().await.unwrap();
-    api.stop().await.unwrap();
+    api.app.stop().await.unwrap();
 }
 
 #[sqlx::test(migrator = "medsync_domain::MIGRATOR")]

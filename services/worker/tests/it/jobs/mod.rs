@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{Sim, TOKEN, config, job, pool, telegram_patient, wait_until, worker};
 use jiff::Timestamp;
+use medsync_api::harness;
 use medsync_domain::bookings::{self, Actor, BookingRules, BookingSource};
 use medsync_domain::clock;
 use medsync_domain::jobs::{self, Job, ReminderPayload};
@@ -62,7 +63,7 @@ async fn book(db: &PgPool, patient: Uuid, doctor: Uuid) -> bookings::Booking {
 
 #[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
-    _: PgPoolOptions,
+    pool_options: PgPoolOptions,
     options: PgConnectOptions,
 ) {
     let db = pool(&options).await;
@@ -90,56 +91,24 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     .unwrap();
 
     // 1. Through the API: a patient whose account is linked to Telegram books.
-    let api = common::api(&options).await;
-    let http = reqwest::Client::new();
-    let registered = http
-        .post(format!("{}/api/v1/auth/register", api.url))
-        .json(&json!({"email": "pat@example.com", "password": "correct horse 42", "name": "Pat"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
+    let api = harness::spawn(pool_options, options.clone()).await;
+    let tokens = api.patient("pat@example.com").await;
     sqlx::query("UPDATE users SET telegram_user_id = $1 WHERE email = 'pat@example.com'")
         .bind(PATIENT_CHAT)
         .execute(&db)
         .await
         .unwrap();
-    let tokens: serde_json::Value = http
-        .post(format!("{}/api/v1/auth/login", api.url))
-        .json(&json!({"email": "pat@example.com", "password": "correct horse 42"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let from = Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_hours(48))
-        .unwrap();
-    let to = from
-        .checked_add(jiff::SignedDuration::from_hours(72))
-        .unwrap();
-    let slots: serde_json::Value = http
-        .get(format!("{}/api/v1/doctors/{doctor}/slots", api.url))
-        .query(&[("from", from.to_string()), ("to", to.to_string())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     // Two days ahead and more: every reminder is still to come.
-    let starts_at = slots[0]["starts_at"].as_str().expect("slots").to_owned();
-    let booked: serde_json::Value = http
-        .post(format!("{}/api/v1/bookings", api.url))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .json(&json!({"doctor_id": doctor, "starts_at": starts_at}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let starts_at = api.slots(doctor, 2, 5).await.swap_remove(0);
+    let booked = api
+        .post(
+            "/api/v1/bookings",
+            Some(harness::token(&tokens)),
+            json!({"doctor_id": doctor, "starts_at": starts_at}),
+        )
+        .await;
+    assert_eq!(booked.status, 201, "{booked:?}");
+    let booked = booked.body;
     let when = clock::human(clock::parse_rfc3339(&starts_at).unwrap(), &rules().timezone);
     let text = sim
         .wait_for_text_within(PATIENT_CHAT, "✅ Your visit is booked", 15)
@@ -148,7 +117,7 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     let id = Uuid::parse_str(booked["id"].as_str().unwrap()).unwrap();
     assert!(text.contains(&bookings::reference(id)), "{text}");
     let to_doctor = sim
-        .wait_for_text_within(doctor_chat, "New booking: Pat on", 15)
+        .wait_for_text_within(doctor_chat, "New booking: Pat Patient on", 15)
         .await;
     assert!(to_doctor.contains(&when), "{to_doctor}");
 
@@ -218,7 +187,7 @@ async fn confirmations_of_api_and_bot_bookings_reach_the_patients_chat(
     assert!(text.contains(&format!("Dr. Ada Heart on {when}")), "{text}");
 
     bot.stop().await.unwrap();
-    api.stop().await.unwrap();
+    api.app.stop().await.unwrap();
     worker.stop().await.unwrap();
 }
 

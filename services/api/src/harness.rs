@@ -1,4 +1,7 @@
-//! What the api's integration tests share: the app on a fresh database, and a small client.
+//! The api's test harness (feature `harness`): the api on a fresh database and Redis prefix,
+//! and a small client that reads every answer. The api's own tests use it, and so do the
+//! tests of services that book or administer through the api (the worker's). It panics on a
+//! broken expectation: that is the failed test.
 
 use medsync_testkit::{self as testing, TestApp};
 use reqwest::StatusCode;
@@ -8,27 +11,34 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
+/// The `SECRET_KEY` the harness's api signs with.
 pub const SECRET_KEY: &str = "test-secret-key-of-more-than-32-characters";
 
 /// The api on its own database and Redis prefix.
+#[derive(Debug)]
 pub struct Api {
+    /// The running app.
     pub app: TestApp,
+    /// Its database.
     pub db: PgPool,
+    /// The client requests go through.
     pub client: reqwest::Client,
 }
 
 /// A response, read.
 #[derive(Debug)]
 pub struct Answer {
+    /// Its status.
     pub status: StatusCode,
+    /// Its headers.
     pub headers: HeaderMap,
+    /// Its body: JSON, a JSON string of whatever else it was, or null when empty.
     pub body: Value,
 }
 
-pub fn config(
-    options: &PgConnectOptions,
-    extra: &[(&'static str, &'static str)],
-) -> medsync_api::Config {
+/// The api's test configuration on the database `options` names: rate limits out of the way,
+/// the clinic in Europe/Berlin, Swagger UI on; `extra` on top.
+pub fn config(options: &PgConnectOptions, extra: &[(&'static str, &'static str)]) -> crate::Config {
     let mut vars = vec![
         ("SECRET_KEY", SECRET_KEY),
         ("CLINIC_TIMEZONE", "Europe/Berlin"),
@@ -42,13 +52,15 @@ pub fn config(
         ("API_DOCS_UI", "true"),
     ];
     vars.extend(extra.iter().copied());
-    testing::config(&medsync_api::SPEC, options, &vars)
+    testing::config(&crate::SPEC, options, &vars)
 }
 
+/// The api on the fresh database `#[sqlx::test]` made.
 pub async fn spawn(pool_options: PgPoolOptions, options: PgConnectOptions) -> Api {
     spawn_with(pool_options, options, &[]).await
 }
 
+/// [`spawn`] with `extra` variables.
 pub async fn spawn_with(
     pool_options: PgPoolOptions,
     options: PgConnectOptions,
@@ -56,7 +68,7 @@ pub async fn spawn_with(
 ) -> Api {
     let config = config(&options, extra);
     let infra = testing::infra(&config.base);
-    let app = TestApp::spawn(medsync_api::build_with(config, infra).await.unwrap());
+    let app = TestApp::spawn(crate::build_with(config, infra).await.unwrap());
     Api {
         app,
         db: pool_options.connect_with(options).await.unwrap(),
@@ -65,6 +77,7 @@ pub async fn spawn_with(
 }
 
 impl Api {
+    /// Sends `request` and reads the answer.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         let response = request.send().await.unwrap();
         let status = response.status();
@@ -87,6 +100,7 @@ impl Api {
         format!("{}{path}", self.app.url)
     }
 
+    /// A GET of `path`, with a bearer token when given.
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         let mut request = self.client.get(self.url(path));
         if let Some(token) = token {
@@ -95,6 +109,7 @@ impl Api {
         self.send(request).await
     }
 
+    /// A POST of `body` as JSON to `path`, with a bearer token when given.
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Answer {
         let mut request = self.client.post(self.url(path)).json(&body);
         if let Some(token) = token {
@@ -103,6 +118,7 @@ impl Api {
         self.send(request).await
     }
 
+    /// Any method, with a bearer token and a JSON body when given.
     pub async fn method(
         &self,
         method: reqwest::Method,
@@ -133,6 +149,7 @@ impl Api {
         self.login(email, "correct horse 42").await
     }
 
+    /// Signs in; returns the token pair.
     pub async fn login(&self, email: &str, password: &str) -> Value {
         let answer = self
             .post(
@@ -253,10 +270,10 @@ pub async fn access_token(db: &PgPool, user_id: Uuid, role: &str) -> String {
         "doctor" => medsync_domain::users::Role::Doctor,
         _ => medsync_domain::users::Role::Patient,
     };
-    let tokens = medsync_api::tokens::Tokens::new(
-        &medsync_api::tokens::SigningSecret(SECRET_KEY.into()),
+    let tokens = crate::tokens::Tokens::new(
+        &crate::tokens::SigningSecret(SECRET_KEY.into()),
         None,
-        medsync_api::tokens::JwtAlgorithm(jsonwebtoken::Algorithm::HS256),
+        crate::tokens::JwtAlgorithm(jsonwebtoken::Algorithm::HS256),
         jiff::SignedDuration::from_mins(10),
     );
     tokens.issue(user_id, role, session.family, now).unwrap().0

@@ -159,18 +159,12 @@ impl Configuration for Config {
         let refresh_days: u32 = env.or("REFRESH_TOKEN_EXPIRE_DAYS", 30)?;
         let link_minutes: u32 = env.or("TELEGRAM_LINK_CODE_TTL_MINUTES", 15)?;
         let max_body: u32 = env.or("MAX_BODY_BYTES", 65_536)?;
-        let hash_concurrency: u32 = env.or(
+        let hash_concurrency: u32 = env.or_within(
             "PASSWORD_HASH_CONCURRENCY",
             u32::try_from(medsync_domain::password::Hasher::cores()).unwrap_or(1),
+            1..=256,
+            "a number of hashes from 1 to 256 (each takes 19 MiB)",
         )?;
-        if !(1..=256).contains(&hash_concurrency) {
-            return Err(ConfigError {
-                var: "PASSWORD_HASH_CONCURRENCY",
-                value: Some(hash_concurrency.to_string()),
-                problem: "is out of range".to_owned(),
-                expected: "a number of hashes from 1 to 256 (each takes 19 MiB)",
-            });
-        }
         let hash_wait_ms: u64 = env.or("PASSWORD_HASH_WAIT_MS", 1000)?;
         Ok(Self {
             base,

@@ -55,15 +55,12 @@ impl Configuration for Config {
     }
 
     fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        let booking_days: u16 = env.or("BOT_BOOKING_DAYS", 14)?;
-        if !(1..=90).contains(&booking_days) {
-            return Err(ConfigError {
-                var: "BOT_BOOKING_DAYS",
-                value: Some(booking_days.to_string()),
-                problem: "is out of range".to_owned(),
-                expected: "a number of days from 1 to 90",
-            });
-        }
+        let booking_days: u16 = env.or_within(
+            "BOT_BOOKING_DAYS",
+            14,
+            1..=90,
+            "a number of days from 1 to 90",
+        )?;
         Ok(Self {
             base: BaseConfig::from_env(env, &SPEC)?,
             telegram: TelegramApiConfig::from_env(env)?,

@@ -9,6 +9,7 @@ use medsync_platform::config::{
 use medsync_platform::infra::BaseConfig;
 
 use crate::SPEC;
+use crate::runner::Settings;
 
 /// The worker's configuration.
 #[derive(Debug, Clone)]
@@ -22,19 +23,10 @@ pub struct Config {
     pub telegram: TelegramApiConfig,
     /// The clinic's time zone (`CLINIC_TIMEZONE`) for the times in messages.
     pub rules: BookingRules,
-    /// `WORKER_ID` (default `worker-` and a random suffix): this worker's name on its jobs.
-    pub worker_id: String,
-    /// `WORKER_CONCURRENCY` (default 8): jobs run at once by this process.
-    pub concurrency: usize,
-    /// `WORKER_LEASE_SECONDS` (default 60): a job's lease, renewed while it runs; a dead
-    /// worker's jobs are claimed again this long after its last renewal.
-    pub lease: Duration,
-    /// `WORKER_BACKOFF_BASE_MS` (default 10000): the delay before the first retry.
-    pub backoff_base: Duration,
-    /// `WORKER_BACKOFF_MAX_SECONDS` (default 3600): the longest delay between retries.
-    pub backoff_max: Duration,
-    /// `WORKER_POLL_SECONDS` (default 30): longest sleep without a notification.
-    pub poll: Duration,
+    /// How the job loop runs: `WORKER_ID`, `WORKER_CONCURRENCY`, `WORKER_LEASE_SECONDS`,
+    /// `WORKER_BACKOFF_BASE_MS`, `WORKER_BACKOFF_MAX_SECONDS`, `WORKER_POLL_SECONDS` (each
+    /// with its default on [`Settings`]), and the drain from `SHUTDOWN_GRACE_SECONDS`.
+    pub runner: Settings,
     /// `WORKER_CLEANUP_INTERVAL_SECONDS` (default 3600): how often clean-ups run.
     pub cleanup_interval: Duration,
     /// `JOB_RETENTION_DAYS` (default 7): succeeded jobs are deleted this long after;
@@ -69,26 +61,19 @@ impl Configuration for Config {
             env.or(var, Seconds(Duration::from_secs(default)))
                 .map(|s| s.0.max(Duration::from_secs(min)))
         };
-        let concurrency: u32 = env.or("WORKER_CONCURRENCY", 8)?;
-        if !(1..=1024).contains(&concurrency) {
-            return Err(ConfigError {
-                var: "WORKER_CONCURRENCY",
-                value: Some(concurrency.to_string()),
-                problem: "is out of range".to_owned(),
-                expected: "a number of jobs from 1 to 1024",
-            });
-        }
+        let concurrency: u32 = env.or_within(
+            "WORKER_CONCURRENCY",
+            8,
+            1..=1024,
+            "a number of jobs from 1 to 1024",
+        )?;
         let retention_days: u32 = env.or("JOB_RETENTION_DAYS", 7)?;
         let audit_days: u32 = env.or("AUDIT_RETENTION_DAYS", 365)?;
         let mut base = BaseConfig::from_env(env, &SPEC)?;
         // Every lane holds a connection while it claims or records, the listener one more,
         // the depth and clean-up loops one between them.
         base.database.max_connections = base.database.max_connections.max(concurrency + 3);
-        Ok(Self {
-            base,
-            stats_interval: seconds("WORKER_STATS_INTERVAL_SECONDS", 15, 1)?,
-            telegram: TelegramApiConfig::from_env(env)?,
-            rules: medsync_platform::config::booking_rules(env)?,
+        let runner = Settings {
             worker_id: env.or(
                 "WORKER_ID",
                 format!(
@@ -101,6 +86,19 @@ impl Configuration for Config {
             backoff_base: Duration::from_millis(env.or("WORKER_BACKOFF_BASE_MS", 10_000_u64)?),
             backoff_max: seconds("WORKER_BACKOFF_MAX_SECONDS", 3600, 1)?,
             poll: seconds("WORKER_POLL_SECONDS", 30, 1)?,
+            // Inside the service's grace period, so the jobs still running can be put back.
+            drain: base
+                .http
+                .shutdown_grace
+                .saturating_sub(Duration::from_secs(1))
+                .max(Duration::from_millis(500)),
+        };
+        Ok(Self {
+            base,
+            stats_interval: seconds("WORKER_STATS_INTERVAL_SECONDS", 15, 1)?,
+            telegram: TelegramApiConfig::from_env(env)?,
+            rules: medsync_platform::config::booking_rules(env)?,
+            runner,
             cleanup_interval: seconds("WORKER_CLEANUP_INTERVAL_SECONDS", 3600, 1)?,
             retention: medsync_domain::retention::Retention {
                 jobs: Duration::from_secs(u64::from(retention_days) * 86_400),

@@ -65,25 +65,11 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         bot,
         config.rules.timezone.clone(),
     ));
-    let settings = runner::Settings {
-        worker_id: config.worker_id.clone(),
-        concurrency: config.concurrency,
-        lease: config.lease,
-        backoff_base: config.backoff_base,
-        backoff_max: config.backoff_max,
-        poll: config.poll,
-        // Inside the service's grace period, so the jobs still running can be put back.
-        drain: config
-            .base
-            .http
-            .shutdown_grace
-            .saturating_sub(Duration::from_secs(1))
-            .max(Duration::from_millis(500)),
-    };
+    let settings = config.runner;
     let (jobs_db, cleanup_db) = (infra.db.clone(), infra.db.clone());
     let (cleanup_every, retention) = (config.cleanup_interval, config.retention);
     let token = handlers.token_health();
-    let lanes = runner::Lanes::new(config.concurrency);
+    let lanes = runner::Lanes::new(settings.concurrency);
     let lanes_check = lanes.clone();
     let readiness = infra
         .readiness()

@@ -200,6 +200,31 @@ impl<S: Source> Env<S> {
     pub fn or<T: FromEnv>(&self, var: &'static str, default: T) -> Result<T, ConfigError> {
         Ok(self.optional(var)?.unwrap_or(default))
     }
+
+    /// [`Env::or`], refusing a value outside `range` with `expected` ("a number of days from
+    /// 1 to 90").
+    pub fn or_within<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        expected: &'static str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromEnv + PartialOrd + ToString,
+    {
+        let value = self.or(var, default)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                var,
+                value: Some(value.to_string()),
+                problem: "is out of range".to_owned(),
+                expected,
+            })
+        }
+    }
 }
 
 macro_rules! from_env_via_from_str {
@@ -288,6 +313,25 @@ mod tests {
 
     fn env(pairs: &[(&'static str, &'static str)]) -> Env<HashMap<&'static str, &'static str>> {
         Env::new(pairs.iter().copied().collect())
+    }
+
+    #[test]
+    fn a_number_out_of_its_range_is_refused_naming_the_variable_and_the_range() {
+        let days = |raw| {
+            env(&[("BOT_BOOKING_DAYS", raw)]).or_within(
+                "BOT_BOOKING_DAYS",
+                14_u16,
+                1..=90,
+                "1 to 90",
+            )
+        };
+        assert_eq!(days("90").unwrap(), 90);
+        assert_eq!(
+            days("91").unwrap_err().to_string(),
+            "BOT_BOOKING_DAYS=\"91\" is out of range: expected 1 to 90"
+        );
+        assert_eq!(days("0").unwrap_err().var, "BOT_BOOKING_DAYS");
+        assert_eq!(env(&[]).or_within("X", 14_u16, 1..=90, "").unwrap(), 14);
     }
 
     #[test]

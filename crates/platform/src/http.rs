@@ -1,11 +1,12 @@
 //! The HTTP plumbing every service shares: middleware, `/healthz` `/readyz` `/metrics`, and a
 //! server that drains in-flight requests on shutdown within a bounded time.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -22,6 +23,22 @@ use crate::config::HttpConfig;
 /// The request id header: taken from the client (nginx sets it) or generated, echoed back, and
 /// recorded on every log line of the request.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The client's address: the socket's peer, or nginx's `X-Real-IP` when `trust_proxy` (only
+/// then: a client talking to the service directly forges the header at will).
+pub fn client_ip(parts: &Parts, trust_proxy: bool) -> IpAddr {
+    let forwarded = trust_proxy
+        .then(|| parts.headers.get("x-real-ip"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    forwarded.unwrap_or_else(|| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+    })
+}
 
 /// Wraps a service's routes in the shared middleware: request id, tracing span, metrics,
 /// timeout, and a panic turned into a 500 (and a log line) instead of a dropped connection.

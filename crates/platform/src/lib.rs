@@ -5,12 +5,14 @@
 //! Layers: `medsync-domain` below (this crate reads the domain's settings from the
 //! environment), the services above; this crate depends on no service.
 
+pub mod accounts;
 pub mod app;
 pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
 pub mod infra;
+pub mod rate_limit;
 pub mod redis;
 pub mod service;
 pub mod shutdown;

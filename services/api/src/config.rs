@@ -1,25 +1,15 @@
 //! Everything the api reads from the environment.
 
-use std::time::Duration;
-
 use axum::http::HeaderValue;
 use jiff::SignedDuration;
 use medsync_domain::bookings::BookingRules;
+use medsync_platform::accounts::AccountsConfig;
 use medsync_platform::config::{
-    BOOKING_RULES_VARIABLES, ConfigError, Configuration, Env, FromEnv, Source,
+    BOOKING_RULES_VARIABLES, ConfigError, Configuration, Env, FromEnv, Source, bot_username,
 };
 use medsync_platform::infra::BaseConfig;
 
 use crate::tokens::{JwtAlgorithm, SigningSecret};
-
-/// `limit` events per `period`, with bursts of up to `limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    /// Events allowed per period.
-    pub limit: u32,
-    /// The period.
-    pub period: Duration,
-}
 
 /// `CORS_ALLOWED_ORIGINS`: comma-separated origins such as `https://app.clinic.example`.
 #[derive(Debug, Clone, Default)]
@@ -42,24 +32,6 @@ impl FromEnv for Origins {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Self)
-    }
-}
-
-/// A Telegram bot username (5–32 characters of `A-Z a-z 0-9 _`, without `@`).
-#[derive(Debug, Clone)]
-pub struct BotUsername(pub String);
-
-impl FromEnv for BotUsername {
-    const EXPECTED: &'static str = "the bot's username without @, e.g. medsync_bot";
-    fn parse_env(raw: &str) -> Result<Self, String> {
-        let name = raw.trim_start_matches('@');
-        let ok = (5..=32).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if ok {
-            Ok(Self(name.to_owned()))
-        } else {
-            Err("not a bot username".to_owned())
-        }
     }
 }
 
@@ -89,24 +61,9 @@ pub struct Config {
     pub bot_username: String,
     /// `TELEGRAM_LINK_CODE_TTL_MINUTES` (default 15).
     pub link_ttl: SignedDuration,
-    /// `LOGIN_RATE_LIMIT_PER_IP` attempts per minute from one address (default 20).
-    pub login_per_ip: Quota,
-    /// `LOGIN_RATE_LIMIT_PER_ACCOUNT` failed sign-ins per minute on one email from one address
-    /// (default 5); ten times that from all addresses together.
-    pub login_per_account: Quota,
-    /// `REGISTER_RATE_LIMIT_PER_IP` registrations per minute from one address (default 5).
-    pub register_per_ip: Quota,
-    /// `REGISTER_RATE_LIMIT_PER_EMAIL` registration attempts per minute for one email
-    /// (default 3).
-    pub register_per_email: Quota,
-    /// `REGISTER_RATE_LIMIT_GLOBAL` registrations per minute in all (default 60).
-    pub register_global: Quota,
-    /// `PASSWORD_HASH_CONCURRENCY` (default: the cores this process may use): password
-    /// hashes computed at once, each with 19 MiB.
-    pub hash_concurrency: usize,
-    /// `PASSWORD_HASH_WAIT_MS` (default 1000): how long a sign-in waits for a free hashing
-    /// slot before it is answered 503 with `Retry-After`.
-    pub hash_wait: Duration,
+    /// Sign-in and registration limits and the password-hashing budget (`LOGIN_RATE_LIMIT_*`,
+    /// `REGISTER_RATE_LIMIT_*`, `PASSWORD_HASH_*`), shared with the web app.
+    pub accounts: AccountsConfig,
     /// `TRUST_PROXY_HEADERS` (default false): take the client address from `X-Real-IP`.
     pub trust_proxy_headers: bool,
     /// `MAX_BODY_BYTES` (default 65536): larger request bodies get 413.
@@ -116,18 +73,12 @@ pub struct Config {
     pub docs_ui: bool,
 }
 
-fn per_minute(limit: u32) -> Quota {
-    Quota {
-        limit: limit.max(1),
-        period: Duration::from_secs(60),
-    }
-}
-
 impl Configuration for Config {
     fn variables() -> Vec<&'static str> {
         [
             BaseConfig::variables(&crate::SPEC).as_slice(),
             BOOKING_RULES_VARIABLES,
+            AccountsConfig::VARIABLES,
             &[
                 "SECRET_KEY",
                 "SECRET_KEY_PREVIOUS",
@@ -138,13 +89,6 @@ impl Configuration for Config {
                 "CORS_ALLOWED_ORIGINS",
                 "TELEGRAM_BOT_USERNAME",
                 "TELEGRAM_LINK_CODE_TTL_MINUTES",
-                "LOGIN_RATE_LIMIT_PER_IP",
-                "LOGIN_RATE_LIMIT_PER_ACCOUNT",
-                "REGISTER_RATE_LIMIT_PER_IP",
-                "REGISTER_RATE_LIMIT_PER_EMAIL",
-                "REGISTER_RATE_LIMIT_GLOBAL",
-                "PASSWORD_HASH_CONCURRENCY",
-                "PASSWORD_HASH_WAIT_MS",
                 "TRUST_PROXY_HEADERS",
                 "MAX_BODY_BYTES",
                 "API_DOCS_UI",
@@ -159,13 +103,6 @@ impl Configuration for Config {
         let refresh_days: u32 = env.or("REFRESH_TOKEN_EXPIRE_DAYS", 30)?;
         let link_minutes: u32 = env.or("TELEGRAM_LINK_CODE_TTL_MINUTES", 15)?;
         let max_body: u32 = env.or("MAX_BODY_BYTES", 65_536)?;
-        let hash_concurrency: u32 = env.or_within(
-            "PASSWORD_HASH_CONCURRENCY",
-            u32::try_from(medsync_domain::password::Hasher::cores()).unwrap_or(1),
-            1..=256,
-            "a number of hashes from 1 to 256 (each takes 19 MiB)",
-        )?;
-        let hash_wait_ms: u64 = env.or("PASSWORD_HASH_WAIT_MS", 1000)?;
         Ok(Self {
             base,
             secret_key: env.required("SECRET_KEY")?,
@@ -178,20 +115,9 @@ impl Configuration for Config {
             ),
             booking: medsync_platform::config::booking_rules(env)?,
             cors_origins: env.or("CORS_ALLOWED_ORIGINS", Origins::default())?,
-            bot_username: env
-                .or(
-                    "TELEGRAM_BOT_USERNAME",
-                    BotUsername("medsync_bot".to_owned()),
-                )?
-                .0,
+            bot_username: bot_username(env)?,
             link_ttl: SignedDuration::from_mins(i64::from(link_minutes.max(1))),
-            login_per_ip: per_minute(env.or("LOGIN_RATE_LIMIT_PER_IP", 20)?),
-            login_per_account: per_minute(env.or("LOGIN_RATE_LIMIT_PER_ACCOUNT", 5)?),
-            register_per_ip: per_minute(env.or("REGISTER_RATE_LIMIT_PER_IP", 5)?),
-            register_per_email: per_minute(env.or("REGISTER_RATE_LIMIT_PER_EMAIL", 3)?),
-            register_global: per_minute(env.or("REGISTER_RATE_LIMIT_GLOBAL", 60)?),
-            hash_concurrency: usize::try_from(hash_concurrency).unwrap_or(1),
-            hash_wait: Duration::from_millis(hash_wait_ms.min(60_000)),
+            accounts: AccountsConfig::from_env(env)?,
             trust_proxy_headers: env.or("TRUST_PROXY_HEADERS", false)?,
             max_body_bytes: usize::try_from(max_body.max(1024)).unwrap_or(65_536),
             docs_ui: env.or("API_DOCS_UI", false)?,

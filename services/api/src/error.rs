@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medsync_domain::bookings::BookingError;
 use medsync_domain::jobs::RetryError;
-use medsync_domain::users::RegisterError;
+use medsync_platform::accounts::Refused;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -179,13 +179,23 @@ impl From<BookingError> for ApiError {
     }
 }
 
-impl From<RegisterError> for ApiError {
-    fn from(error: RegisterError) -> Self {
-        match error {
-            RegisterError::EmailTaken => {
-                Self::Conflict("an account with this email exists".to_owned())
-            }
-            RegisterError::Database(e) => e.into(),
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::WrongCredentials => Self::Unauthorized("wrong email or password"),
+            Refused::Invalid(fields) => Self::Validation(
+                fields
+                    .into_iter()
+                    .map(|(field, message)| FieldError {
+                        field: field.to_owned(),
+                        message: message.to_owned(),
+                    })
+                    .collect(),
+            ),
+            Refused::EmailTaken => Self::Conflict("an account with this email exists".to_owned()),
+            Refused::Limited { retry_after } => Self::TooManyRequests { retry_after },
+            Refused::Busy => Self::Unavailable { retry_after: 1 },
+            Refused::Failed(e) => Self::Internal(e),
         }
     }
 }

@@ -6,13 +6,13 @@
 //! runs.
 
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
 #[cfg(feature = "harness")]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod harness;
-pub mod rate_limit;
 pub mod routes;
 pub mod state;
 pub mod tokens;
@@ -23,6 +23,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
 use axum::response::{IntoResponse, Response};
+use medsync_platform::accounts::Accounts;
 use medsync_platform::app::App;
 use medsync_platform::infra::Infra;
 use medsync_platform::service::Spec;
@@ -114,15 +115,12 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         config.algorithm,
         config.access_ttl,
     );
-    // Verified against when an email is unknown: the same work as for a wrong password.
-    let hasher = medsync_domain::password::Hasher::new(config.hash_concurrency, config.hash_wait);
-    let dummy_hash = hasher.hash(tokens::dummy_password()).await?;
+    let accounts = Accounts::new(&infra, config.accounts.clone()).await?;
     let state = AppState {
         infra: infra.clone(),
         config: Arc::new(config),
         tokens,
-        dummy_hash: Arc::new(dummy_hash),
-        hasher,
+        accounts,
     };
     let router = router(state.clone());
     App::bind(&state.config.base.http, infra.readiness(), router).await

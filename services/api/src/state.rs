@@ -16,9 +16,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Access-token keys.
     pub tokens: Tokens,
-    /// A hash verified against when an email is unknown, so that unknown emails and wrong
-    /// passwords take the same time.
-    pub dummy_hash: Arc<String>,
-    /// Hashes and verifies passwords, a bounded number at a time.
-    pub hasher: medsync_domain::password::Hasher,
+    /// Sign-in, registration and password hashing, as the web app does them.
+    pub accounts: medsync_platform::accounts::Accounts,
 }

@@ -170,8 +170,3 @@ impl Tokens {
             .map(|data| data.claims)
     }
 }
-
-/// A password nobody has, hashed at start for [`crate::state::AppState::dummy_hash`].
-pub fn dummy_password() -> String {
-    medsync_domain::sessions::random_token()
-}

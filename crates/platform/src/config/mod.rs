@@ -25,8 +25,9 @@ pub use service::{
     DatabaseConfig, DatabaseUrl, HttpConfig, LogFormat, RedisConfig, RedisUrl, TelemetryConfig,
 };
 pub use telegram::{
-    TELEGRAM_DEFAULT_API_URL, TelegramApiConfig, TelegramMode, WEBHOOK_SECRET_VARIABLES,
-    required_webhook_secret, webhook_secret,
+    BOT_TOKEN_VARIABLES, BOT_USERNAME_VARIABLES, TELEGRAM_DEFAULT_API_URL, TelegramApiConfig,
+    TelegramMode, WEBHOOK_SECRET_VARIABLES, bot_token, bot_username, required_webhook_secret,
+    webhook_secret,
 };
 
 use std::collections::{BTreeSet, HashMap};

@@ -39,6 +39,44 @@ impl TelegramMode {
     }
 }
 
+/// The variable [`bot_token`] reads.
+pub const BOT_TOKEN_VARIABLES: &[&str] = &["TELEGRAM_BOT_TOKEN"];
+
+/// `TELEGRAM_BOT_TOKEN`, if set: `<bot id>:<secret>` from @BotFather.
+pub fn bot_token<S: Source>(env: &Env<S>) -> Result<Option<Secret>, ConfigError> {
+    Ok(env.optional::<BotToken>("TELEGRAM_BOT_TOKEN")?.map(|t| t.0))
+}
+
+/// The variable [`bot_username`] reads.
+pub const BOT_USERNAME_VARIABLES: &[&str] = &["TELEGRAM_BOT_USERNAME"];
+
+/// `TELEGRAM_BOT_USERNAME` (default `medsync_bot`), without `@`: for `t.me` links.
+pub fn bot_username<S: Source>(env: &Env<S>) -> Result<String, ConfigError> {
+    Ok(env
+        .or(
+            "TELEGRAM_BOT_USERNAME",
+            BotUsername("medsync_bot".to_owned()),
+        )?
+        .0)
+}
+
+/// A Telegram bot username (5–32 characters of `A-Z a-z 0-9 _`, without `@`).
+struct BotUsername(String);
+
+impl FromEnv for BotUsername {
+    const EXPECTED: &'static str = "the bot's username without @, e.g. medsync_bot";
+    fn parse_env(raw: &str) -> Result<Self, String> {
+        let name = raw.trim_start_matches('@');
+        let ok = (5..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err("not a bot username".to_owned())
+        }
+    }
+}
+
 /// The Bot API client's settings.
 #[derive(Debug, Clone)]
 pub struct TelegramApiConfig {
@@ -159,7 +197,7 @@ impl TelegramApiConfig {
             });
         }
         Ok(Self {
-            bot_token: env.optional::<BotToken>("TELEGRAM_BOT_TOKEN")?.map(|t| t.0),
+            bot_token: bot_token(env)?,
             api_url,
         })
     }

@@ -18,10 +18,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::{Admins, Authorized, CurrentUser};
+use crate::client_ip::ClientIp;
 use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn, WrongRole};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::rate_limit::ClientIp;
 use crate::routes::{PageInfo, Pagination};
 use crate::state::AppState;
 

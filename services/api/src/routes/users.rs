@@ -15,7 +15,6 @@ use crate::auth::CurrentUser;
 use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn};
 use crate::error::{ApiError, Fields};
 use crate::extract::ApiJson;
-use crate::rate_limit;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -113,27 +112,25 @@ async fn update_me(
         })?;
         // Guesses at the current password are limited like sign-ins to the account: a
         // stolen access token must not become an offline-speed oracle for the password.
-        let keys = state.infra.redis.keys();
-        rate_limit::hit(
-            &state,
-            &keys.key(&[
-                "ratelimit",
-                "password",
-                "user",
-                &user.claims.sub.to_string(),
-            ]),
-            state.config.login_per_account,
-        )
-        .await?;
+        state
+            .accounts
+            .guess_current_password(user.claims.sub)
+            .await?;
         let stored = users::password_hash(&state.infra.db, user.claims.sub).await?;
         let ok = match stored {
-            Some(hash) => state.hasher.verify(current, hash).await?,
+            Some(hash) => state.accounts.hasher.verify(current, hash).await?,
             None => false,
         };
         if !ok {
             return Err(ApiError::field("current_password", "is wrong"));
         }
-        change.password_hash = Some(state.hasher.hash(password.expose().to_owned()).await?);
+        change.password_hash = Some(
+            state
+                .accounts
+                .hasher
+                .hash(password.expose().to_owned())
+                .await?,
+        );
     }
     let changes_password = change.password_hash.is_some();
     let mut tx = state.infra.db.begin().await?;

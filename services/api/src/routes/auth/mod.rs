@@ -6,17 +6,17 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 use medsync_domain::audit::{self, Channel, Event};
 use medsync_domain::sessions::{self};
-use medsync_domain::users::{self, Email, Password, User};
+use medsync_domain::users::User;
+use medsync_platform::accounts::Registration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::Quota;
+use crate::client_ip::ClientIp;
 use crate::error::doc::{InvalidFields, MalformedRequest};
-use crate::error::{ApiError, Fields, Problem};
+use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
-use crate::rate_limit::{self, ClientIp};
 use crate::routes::users::UserOut;
 use crate::state::AppState;
 
@@ -61,50 +61,13 @@ async fn register(
     ClientIp(ip): ClientIp,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
-    // Limited per client address, overall, and (below) per email: each registration costs
-    // a password hash, and its 409 tells whether an email has an account here, so neither
-    // a storm nor enumeration may run at the api's full speed.
-    let keys = state.infra.redis.keys();
-    rate_limit::hit(
-        &state,
-        &keys.key(&["ratelimit", "register", "ip", &ip.to_string()]),
-        state.config.register_per_ip,
-    )
-    .await?;
-    rate_limit::hit(
-        &state,
-        &keys.key(&["ratelimit", "register", "all"]),
-        state.config.register_global,
-    )
-    .await?;
-    let mut fields = Fields::default();
-    let email = fields.check("email", Email::parse(&request.email));
-    let password = fields.check("password", Password::parse(&request.password));
-    let name = fields.check("name", users::parse_name(&request.name));
-    let phone = match request
-        .phone
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        Some(p) => fields.check("phone", users::parse_phone(p)).map(Some),
-        None => Some(None),
+    let form = Registration {
+        email: &request.email,
+        password: &request.password,
+        name: &request.name,
+        phone: request.phone.as_deref(),
     };
-    fields.finish()?;
-    let (Some(email), Some(password), Some(name), Some(phone)) = (email, password, name, phone)
-    else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "validated fields missing"
-        )));
-    };
-    rate_limit::hit(
-        &state,
-        &keys.key(&["ratelimit", "register", "email", email.as_str()]),
-        state.config.register_per_email,
-    )
-    .await?;
-    let hash = state.hasher.hash(password.expose().to_owned()).await?;
-    let user = users::register(&state.infra.db, &email, &hash, &name, phone.as_deref()).await?;
+    let user = state.accounts.register(form, ip).await?;
     Ok((StatusCode::CREATED, Json(UserOut::from(user))))
 }
 
@@ -166,64 +129,10 @@ async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let keys = state.infra.redis.keys();
-    rate_limit::hit(
-        &state,
-        &keys.key(&["ratelimit", "login", "ip", &ip.to_string()]),
-        state.config.login_per_ip,
-    )
-    .await?;
-    const WRONG: ApiError = ApiError::Unauthorized("wrong email or password");
-    let email = Email::parse(&request.email).map_err(|_| WRONG)?;
-    // Only failures count against an account: from this address (the limit), and from all
-    // addresses together (ten times it). A guesser elsewhere locks out only their own
-    // address, so the account's owner still signs in, unless a crowd of addresses guesses.
-    let ip_text = ip.to_string();
-    let failures_here = keys.key(&["ratelimit", "login", "failed", email.as_str(), &ip_text]);
-    let failures_all = keys.key(&["ratelimit", "login", "account", email.as_str()]);
-    let account_wide = Quota {
-        limit: state.config.login_per_account.limit.saturating_mul(10),
-        period: state.config.login_per_account.period,
-    };
-    let limited =
-        match rate_limit::check(&state, &failures_here, state.config.login_per_account).await {
-            Ok(()) => rate_limit::check(&state, &failures_all, account_wide).await,
-            refused => refused,
-        };
-    if let Err(refused) = limited {
-        if matches!(refused, ApiError::TooManyRequests { .. }) {
-            let event = Event::new("auth.login.limited", Channel::Api)
-                .from_ip(ip)
-                .details(serde_json::json!({ "email": email.as_str() }));
-            audit_best_effort(&state, event).await;
-        }
-        return Err(refused);
-    }
-    // Counts a failure (already refused if over; a Redis error here changes no answer).
-    let failed = async |subject: Option<uuid::Uuid>| -> ApiError {
-        let here = rate_limit::hit(&state, &failures_here, state.config.login_per_account);
-        let all = rate_limit::hit(&state, &failures_all, account_wide);
-        let _ = tokio::join!(here, all);
-        let mut event = Event::new("auth.login.failed", Channel::Api)
-            .from_ip(ip)
-            .details(serde_json::json!({ "email": email.as_str() }));
-        event.subject = subject;
-        audit_best_effort(&state, event).await;
-        WRONG
-    };
-    if request.password.len() > 1024 {
-        return Err(failed(None).await);
-    }
-    let found = users::credentials(&state.infra.db, &email).await?;
-    let stored = found
-        .as_ref()
-        .and_then(|(_, hash)| hash.clone())
-        .unwrap_or_else(|| state.dummy_hash.as_str().to_owned());
-    let matches = state.hasher.verify(request.password, stored).await?;
-    let user = match found {
-        Some((user, Some(_))) if matches => user,
-        other => return Err(failed(other.map(|(user, _)| user.id)).await),
-    };
+    let user = state
+        .accounts
+        .sign_in(&request.email, request.password, ip, Channel::Api)
+        .await?;
     let now = Timestamp::now();
     let mut tx = state.infra.db.begin().await?;
     let refresh = sessions::issue(&mut tx, user.id, None, state.config.refresh_ttl, now).await?;
@@ -234,16 +143,4 @@ async fn login(
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(Json(token_pair(&state, &user, refresh, now).await?))
-}
-
-/// Records `event` outside any transaction, for refusals that change nothing else: a failure
-/// to record is logged, and the client's answer stays what it was.
-async fn audit_best_effort(state: &AppState, event: Event) {
-    let recorded = match state.infra.db.acquire().await {
-        Ok(mut conn) => audit::record(&mut conn, event).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = recorded {
-        tracing::error!(%error, "could not record an audit event");
-    }
 }

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{CurrentUser, revoked_key};
+use crate::client_ip::ClientIp;
 use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
-use crate::rate_limit::ClientIp;
 use crate::state::AppState;
 
 use super::*;

@@ -54,8 +54,13 @@ function render(messages) {
           const element = document.createElement("button");
           element.type = "button";
           element.textContent = button.text;
-          element.addEventListener("click", () =>
-            post(`${base()}/users/${user().id}/callbacks`, { message_id: message.message_id, data: button.callback_data || "" }).then(refresh));
+          if (button.web_app && button.web_app.url) {
+            element.dataset.webApp = button.web_app.url;
+            element.addEventListener("click", () => openApp(button.web_app.url, button.text));
+          } else {
+            element.addEventListener("click", () =>
+              post(`${base()}/users/${user().id}/callbacks`, { message_id: message.message_id, data: button.callback_data || "" }).then(refresh));
+          }
           line.append(element);
         }
         keyboard.append(line);
@@ -77,10 +82,81 @@ async function refresh() {
     const response = await fetch(`${base()}/chats/${user().id}/messages`);
     const body = await response.json();
     if (body.ok) render(body.result);
+    const menu = await (await fetch(`${base()}/chats/${user().id}/menu`)).json();
+    const button = $("menu-app");
+    if (menu.ok && menu.result.type === "web_app") {
+      button.textContent = `☰ ${menu.result.text}`;
+      button.dataset.url = menu.result.web_app.url;
+      button.hidden = false;
+    } else {
+      button.hidden = true;
+    }
   } catch (error) {
     console.warn("refresh failed", error);
   }
 }
+
+// Mini Apps: Telegram's themes, light and dark (colours with enough contrast for text).
+const THEMES = {
+  light: { bg_color: "#ffffff", text_color: "#111111", hint_color: "#5f6368", link_color: "#1c6bbf",
+    button_color: "#1c6bbf", button_text_color: "#ffffff", secondary_bg_color: "#f1f3f4" },
+  dark: { bg_color: "#1c1c1d", text_color: "#f5f5f5", hint_color: "#aaaaaa", link_color: "#7fb2ff",
+    button_color: "#7fb2ff", button_text_color: "#0b0b0c", secondary_bg_color: "#2a2a2c" },
+};
+
+async function openApp(url, title) {
+  const response = await fetch(`${base()}/users/${user().id}/webapp`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ first_name: user().name }),
+  });
+  const body = await response.json();
+  const theme = THEMES[$("theme").value] || THEMES.light;
+  const target = new URL(url, location.href);
+  target.hash = new URLSearchParams({
+    tgWebAppData: body.result.init_data,
+    tgWebAppVersion: "8.0",
+    tgWebAppPlatform: "tgsim",
+    tgWebAppThemeParams: JSON.stringify(theme),
+  }).toString();
+  $("app-title").textContent = title || "Mini App";
+  $("app-main").hidden = true;
+  $("app-back").hidden = true;
+  $("app-frame").src = target.toString();
+  $("app").hidden = false;
+}
+
+function closeApp() {
+  $("app").hidden = true;
+  $("app-frame").src = "about:blank";
+  refresh();
+}
+
+function toApp(message) {
+  $("app-frame").contentWindow.postMessage(JSON.stringify(message), "*");
+}
+
+window.addEventListener("message", (event) => {
+  if (event.source !== $("app-frame").contentWindow) return;
+  let message;
+  try { message = JSON.parse(event.data); } catch { return; }
+  if (message.tgsim === "main_button") {
+    const main = $("app-main");
+    main.textContent = message.text;
+    main.hidden = !message.visible;
+    main.disabled = !message.active;
+    if (message.progress) main.dataset.progress = "1"; else delete main.dataset.progress;
+  }
+  if (message.tgsim === "back_button") $("app-back").hidden = !message.visible;
+  if (message.tgsim === "close") closeApp();
+});
+$("app-main").addEventListener("click", () => toApp({ tgsim: "main_button_pressed" }));
+$("app-back").addEventListener("click", () => toApp({ tgsim: "back_button_pressed" }));
+$("app-close").addEventListener("click", closeApp);
+$("menu-app").addEventListener("click", () => openApp($("menu-app").dataset.url, $("menu-app").textContent.replace(/^☰ /, "")));
+$("theme").addEventListener("change", () => {
+  if (!$("app").hidden) toApp({ tgsim: "theme", theme: THEMES[$("theme").value] });
+});
 
 $("send").addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -21,6 +21,7 @@ pub(crate) fn router(sim: Simulator) -> Router {
     Router::new()
         .route("/", get(page::chat_page))
         .route("/chat.js", get(page::chat_script))
+        .route("/telegram-web-app.js", get(crate::webapp::script))
         .route("/healthz", get(|| async { "ok" }))
         // Nothing to depend on: ready whenever alive (the service runner's healthcheck asks).
         .route("/readyz", get(|| async { "ok" }))
@@ -37,6 +38,11 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/sim/bots/{token}/users/{user_id}/block", post(user_blocks))
         .route("/sim/bots/{token}/chats/{chat_id}/flood", post(flood))
         .route("/sim/bots/{token}/faults", post(faults))
+        .route(
+            "/sim/bots/{token}/users/{user_id}/webapp",
+            post(open_web_app),
+        )
+        .route("/sim/bots/{token}/chats/{chat_id}/menu", get(menu))
         .with_state(sim)
 }
 
@@ -157,4 +163,26 @@ async fn chat_log(
     Path((token, chat_id)): Path<(String, i64)>,
 ) -> Response {
     ok(Value::Array(sim.chat(&token, chat_id)))
+}
+
+#[derive(Debug, Deserialize)]
+struct Opener {
+    first_name: Option<String>,
+}
+
+/// The user opens a Mini App: its `initData`, signed now with the bot's token.
+async fn open_web_app(
+    State(sim): State<Simulator>,
+    Path((token, user_id)): Path<(String, i64)>,
+    axum::Json(opener): axum::Json<Opener>,
+) -> Response {
+    let name = opener.first_name.as_deref().unwrap_or("Test user");
+    ok(json!({"init_data": sim.web_app_init_data(&token, user_id, name)}))
+}
+
+async fn menu(
+    State(sim): State<Simulator>,
+    Path((token, chat_id)): Path<(String, i64)>,
+) -> Response {
+    ok(sim.menu_button(&token, Some(chat_id)))
 }

@@ -13,6 +13,12 @@
 //! | `POST /sim/bots/{token}/users/{user_id}/block` `{"blocked"}` | the user blocks (or unblocks) the bot: sends to them get 403 |
 //! | `POST /sim/bots/{token}/chats/{chat_id}/flood` `{"count", "retry_after"}` | the next `count` sends to the chat get 429 with `retry_after` |
 //! | `POST /sim/bots/{token}/faults` `{"method"?, "count", "status", "description"?, "retry_after"?, "raw_body"?}` | the next `count` calls of `method` (any, when absent) fail: `status` with the Bot API's error JSON, or `raw_body` as it is (a proxy's HTML page); `count` 0 clears them |
+//! | `POST /sim/bots/{token}/users/{user_id}/webapp` `{"first_name"?}` | the user opens a Mini App: `{"init_data"}` signed now with the token, as Telegram signs it |
+//! | `GET /sim/bots/{token}/chats/{chat_id}/menu` | the chat's menu button (`setChatMenuButton`) |
+//!
+//! The chat page (`/`) renders `web_app` buttons and a `web_app` menu button; pressing one
+//! opens the app in a panel, with `initData` and a `/telegram-web-app.js` that behaves like
+//! Telegram's (see the `webapp` module).
 //!
 //! Updates wait for `getUpdates` (with long polling), or, once `setWebhook` was called, are
 //! POSTed to the webhook with `X-Telegram-Bot-Api-Secret-Token` and redelivered until it
@@ -24,6 +30,7 @@ pub mod harness;
 mod methods;
 mod page;
 mod state;
+mod webapp;
 mod webhook;
 mod wire;
 
@@ -40,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Config, SPEC};
 pub use state::Fault;
 use state::{BotState, Shared};
+pub use webapp::sign_init_data;
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]

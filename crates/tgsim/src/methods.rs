@@ -44,6 +44,8 @@ impl Simulator {
             "setwebhook" => self.set_webhook(token, &params),
             "deletewebhook" => self.delete_webhook(token, &params),
             "getwebhookinfo" => self.get_webhook_info(token, &params),
+            "setchatmenubutton" => self.set_chat_menu_button(token, &params),
+            "getchatmenubutton" => Ok(self.menu_button(token, int(&params, "chat_id")?)),
             _ => Err(ApiError {
                 code: 404,
                 description: "Not Found: method not found".to_owned(),

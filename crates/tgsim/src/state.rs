@@ -29,6 +29,10 @@ pub(crate) struct BotState {
     pub(crate) webhook: Option<Webhook>,
     pub(crate) callback_answers: Vec<Value>,
     pub(crate) faults: Vec<Fault>,
+    /// `setChatMenuButton` without a chat.
+    pub(crate) default_menu_button: Option<Value>,
+    /// `setChatMenuButton` for one chat.
+    pub(crate) menu_buttons: HashMap<i64, Value>,
 }
 
 #[derive(Debug, Default)]

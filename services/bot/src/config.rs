@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use medsync_domain::bookings::BookingRules;
 use medsync_platform::config::{
-    BOOKING_RULES_VARIABLES, ConfigError, Configuration, Env, Seconds, Source, TelegramApiConfig,
-    TelegramMode,
+    BOOKING_RULES_VARIABLES, ConfigError, Configuration, Env, HttpUrl, Seconds, Source,
+    TelegramApiConfig, TelegramMode,
 };
 use medsync_platform::infra::BaseConfig;
 
@@ -35,6 +35,10 @@ pub struct Config {
     /// name in the stream's consumer group. A stable name (e.g. the pod's) lets a restarted
     /// replica find its own unacknowledged updates at once.
     pub consumer_name: String,
+    /// `WEBAPP_URL` (default none): the web app's public address (`https://<host>/app/`).
+    /// Set, `/start` and `/book` offer an "Open the app" button and the chat's menu button
+    /// opens it as a Mini App. Telegram requires https (tgsim takes http in development).
+    pub web_app: Option<HttpUrl>,
 }
 
 impl Configuration for Config {
@@ -49,6 +53,7 @@ impl Configuration for Config {
                 "BOT_DIALOGUE_TTL_SECONDS",
                 "BOT_STREAM_CLAIM_IDLE_SECONDS",
                 "BOT_CONSUMER_NAME",
+                "WEBAPP_URL",
             ],
         ]
         .concat()
@@ -81,6 +86,7 @@ impl Configuration for Config {
                 )?
                 .0
                 .max(Duration::from_secs(1)),
+            web_app: env.optional("WEBAPP_URL")?,
             consumer_name: env.or(
                 "BOT_CONSUMER_NAME",
                 format!("bot-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),

@@ -59,6 +59,7 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         Settings {
             rules: config.rules.clone(),
             booking_days: config.booking_days,
+            web_app: config.web_app.clone().map(|u| u.0),
         },
     ));
     let token = conversation.token_health();

@@ -48,6 +48,8 @@ pub enum BookingSource {
     Telegram,
     /// By clinic staff.
     Admin,
+    /// Through the web app or the Telegram Mini App.
+    Web,
 }
 
 /// A booking with its doctor's name.
@@ -61,6 +63,8 @@ pub struct Booking {
     pub doctor_name: String,
     /// The patient.
     pub patient_id: Uuid,
+    /// The patient's name.
+    pub patient_name: String,
     /// Start.
     pub starts_at: Timestamp,
     /// End (exclusive).
@@ -81,6 +85,7 @@ struct BookingRow {
     doctor_id: Uuid,
     doctor_name: String,
     patient_id: Uuid,
+    patient_name: String,
     starts_at: jiff_sqlx::Timestamp,
     ends_at: jiff_sqlx::Timestamp,
     status: BookingStatus,
@@ -96,6 +101,7 @@ impl From<BookingRow> for Booking {
             doctor_id: r.doctor_id,
             doctor_name: r.doctor_name,
             patient_id: r.patient_id,
+            patient_name: r.patient_name,
             starts_at: r.starts_at.to_jiff(),
             ends_at: r.ends_at.to_jiff(),
             status: r.status,
@@ -106,9 +112,10 @@ impl From<BookingRow> for Booking {
     }
 }
 
-const SELECT: &str = "SELECT b.id, b.doctor_id, d.name AS doctor_name, b.patient_id, b.starts_at,
-        b.ends_at, b.status, b.source, b.created_at, b.cancelled_at
-    FROM bookings b JOIN doctors d ON d.id = b.doctor_id";
+const SELECT: &str = "SELECT b.id, b.doctor_id, d.name AS doctor_name, b.patient_id,
+        u.name AS patient_name, b.starts_at, b.ends_at, b.status, b.source, b.created_at,
+        b.cancelled_at
+    FROM bookings b JOIN doctors d ON d.id = b.doctor_id JOIN users u ON u.id = b.patient_id";
 
 /// A booking's reference for people: the first eight hex digits of its id, upper-case.
 pub fn reference(id: Uuid) -> String {
@@ -289,6 +296,7 @@ pub async fn book(
     let channel = match source {
         BookingSource::Telegram => Channel::Bot,
         BookingSource::Api | BookingSource::Admin => Channel::Api,
+        BookingSource::Web => Channel::Web,
     };
     let event = Event::new("booking.created", channel)
         .by(patient_id)

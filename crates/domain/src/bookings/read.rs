@@ -99,6 +99,26 @@ pub async fn list(
     })
 }
 
+/// Every doctor's bookings starting in `[from, to)` (a day of the clinic, for admins), by start,
+/// at most `limit`.
+pub async fn starting_between(
+    conn: &mut PgConnection,
+    from: Timestamp,
+    to: Timestamp,
+    limit: i64,
+) -> Result<Vec<Booking>, sqlx::Error> {
+    let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE b.starts_at >= $1 AND b.starts_at < $2
+         ORDER BY b.starts_at, d.name, b.id LIMIT $3"
+    )))
+    .bind(from.to_sqlx())
+    .bind(to.to_sqlx())
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Booking::from).collect())
+}
+
 /// Whose bookings [`list`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFilter {

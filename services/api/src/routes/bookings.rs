@@ -48,7 +48,7 @@ pub struct BookingOut {
     /// `confirmed`, `cancelled`, `completed` or `no_show`.
     #[schema(value_type = String, example = "confirmed")]
     pub status: BookingStatus,
-    /// `api`, `telegram` or `admin`.
+    /// `api`, `telegram`, `admin` or `web` (the web app and the Telegram Mini App).
     #[schema(value_type = String, example = "api")]
     pub source: BookingSource,
     /// When it was made.

@@ -54,7 +54,8 @@ impl Conversation {
                     user.name,
                     help_text()
                 );
-                self.say(chat, &text).await
+                let keyboard = self.app_row().map(|row| InlineKeyboardMarkup::new([row]));
+                self.send(chat, &text, keyboard).await.map(drop)
             }
             Some("help") => self.say(chat, &help_text()).await,
             Some("doctors") => self.doctors(chat).await,

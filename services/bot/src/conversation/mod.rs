@@ -29,6 +29,7 @@ use sqlx::PgPool;
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{BotCommand, CallbackQuery, ChatId, MaybeInaccessibleMessage, UpdateKind};
+use teloxide::types::{InlineKeyboardButton, MenuButton, WebAppInfo};
 
 use crate::dialogue::Store;
 use button::Button;
@@ -50,7 +51,13 @@ pub struct Settings {
     pub rules: BookingRules,
     /// Days ahead offered when booking.
     pub booking_days: u16,
+    /// The web app's address (`WEBAPP_URL`): an "Open the app" button in `/start` and `/book`
+    /// and the chat's menu button open it as a Mini App.
+    pub web_app: Option<reqwest::Url>,
 }
+
+/// What the button that opens the web app says.
+pub const OPEN_THE_APP: &str = "Open the app";
 
 /// The bot's conversations.
 #[derive(Debug, Clone)]
@@ -94,14 +101,32 @@ impl Conversation {
         self.token.clone()
     }
 
-    /// Registers the commands with Telegram (shown in the chat's menu).
+    /// Registers the commands with Telegram (shown in the chat's menu) and, when the web app
+    /// is configured, makes the chat's menu button open it.
     pub async fn register_commands(&self) -> Result<(), RequestError> {
         let commands = COMMANDS
             .iter()
             .map(|(c, d)| BotCommand::new(*c, *d))
             .collect::<Vec<_>>();
         self.bot.set_my_commands(commands).await?;
+        if let Some(url) = &self.settings.web_app {
+            let button = MenuButton::WebApp {
+                text: OPEN_THE_APP.to_owned(),
+                web_app: WebAppInfo { url: url.clone() },
+            };
+            self.bot.set_chat_menu_button().menu_button(button).await?;
+        }
         Ok(())
+    }
+
+    /// The keyboard row with the "Open the app" button, when the web app is configured.
+    fn app_row(&self) -> Option<Vec<InlineKeyboardButton>> {
+        self.settings.web_app.as_ref().map(|url| {
+            vec![InlineKeyboardButton::web_app(
+                OPEN_THE_APP,
+                WebAppInfo { url: url.clone() },
+            )]
+        })
     }
 
     /// Handles one update given as Bot API JSON (an entry of the webhook's stream). JSON that

@@ -110,6 +110,9 @@ impl Conversation {
                 format!("Book {name}{specialty_name} on {}?", self.when(starts_at))
             }
         };
+        if matches!(step, Step::Specialty) {
+            rows.extend(self.app_row());
+        }
         rows.push(Button::nav_row(step.back().is_some()));
         Ok((text, InlineKeyboardMarkup::new(rows)))
     }

@@ -1,6 +1,6 @@
 # MedSync — one Dockerfile for every service.
 #
-#   docker build --target api     -t medsync/api .      # likewise: webhook, bot, worker, manage
+#   docker build --target api     -t medsync/api .      # likewise: webhook, bot, worker, web, manage
 #   docker build --target dev     -t medsync/dev .      # development image (hot reload)
 #
 # Stages: chef (toolchain + cargo-chef) → planner (dependency recipe) → builder (dependencies
@@ -41,7 +41,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --workspace --bins \
     && mkdir -p /out \
     && cp target/release/api target/release/webhook target/release/bot \
-          target/release/worker target/release/manage target/release/tgsim /out/
+          target/release/worker target/release/web target/release/manage \
+          target/release/tgsim /out/
 
 # One binary on distroless cc (glibc, libgcc, CA certificates, tzdata; no shell, no package
 # manager), as the unprivileged user 65532.
@@ -93,6 +94,16 @@ ENV WORKER_LISTEN_ADDR=0.0.0.0:8083
 EXPOSE 8083
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/usr/local/bin/worker", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/worker"]
+
+# The web app and Mini App: its templates and assets are compiled into the binary.
+FROM runtime AS web
+LABEL org.opencontainers.image.title="medsync-web" \
+      org.opencontainers.image.description="MedSync web app and Telegram Mini App"
+COPY --from=builder /out/web /usr/local/bin/web
+ENV WEB_LISTEN_ADDR=0.0.0.0:8084
+EXPOSE 8084
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/usr/local/bin/web", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/web"]
 
 # One-shot commands (migrate, seed, wait-ready): no server, so no health check.
 FROM runtime AS manage

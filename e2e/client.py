@@ -12,6 +12,10 @@
                                            Telegram does
     client.py tgsim-wait TGSIM TOKEN CHAT TEXT SECONDS
                                            waits until a bot message in CHAT contains TEXT
+    client.py BASE miniapp TOKEN USER      the web app as a Telegram Mini App: initData for USER
+                                           signed here with Python's hmac (apart from the
+                                           project's Rust), GET /app/visits with it (200), and
+                                           with a tampered copy (401); prints both statuses
     client.py BASE burst N                 N registrations and N sign-ins at once, each from
                                            its own X-Real-IP (as many clients would); prints
                                            {"status": count} as JSON
@@ -21,11 +25,14 @@ is self-signed). Exit status 0 on success; otherwise the answer is printed on st
 """
 
 import datetime
+import hashlib
+import hmac
 import json
 import ssl
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 CONTEXT = ssl.create_default_context()
@@ -168,6 +175,34 @@ def burst(base, n):
     print(json.dumps(dict(sorted(counts.items()))))
 
 
+def init_data(token, user_id, auth_date):
+    """initData as Telegram signs it (core.telegram.org/bots/webapps)."""
+    user = json.dumps({"id": int(user_id), "first_name": "Mia"}, separators=(",", ":"))
+    fields = {"auth_date": str(auth_date), "query_id": f"E2E{user_id}", "user": user}
+    check = "\n".join(f"{key}={fields[key]}" for key in sorted(fields))
+    secret = hmac.new(b"WebAppData", token.encode(), hashlib.sha256).digest()
+    fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+    return urllib.parse.urlencode(fields)
+
+
+def page(url, headers):
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, context=CONTEXT, timeout=30) as answer:
+            return answer.status, answer.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def miniapp(base, token, user):
+    raw = init_data(token, user, int(time.time()))
+    status, body = page(f"{base}/app/visits", {"authorization": f"tma {raw}"})
+    tampered, _ = page(f"{base}/app/visits", {"authorization": f"tma {raw.replace('Mia', 'Eve')}"})
+    print(f"signed {status}, tampered {tampered}")
+    if status != 200 or "<h1>My visits</h1>" not in body or tampered != 401:
+        sys.exit(f"unexpected: signed {status}, tampered {tampered}: {body[:300]}")
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "tgsim-send":
         tgsim_send(*argv[2:6])
@@ -177,6 +212,8 @@ def main(argv):
         book(argv[1], *argv[3:5])
     elif len(argv) >= 3 and argv[2] == "webhook":
         webhook(argv[1], argv[3])
+    elif len(argv) >= 5 and argv[2] == "miniapp":
+        miniapp(argv[1], argv[3], argv[4])
     elif len(argv) >= 4 and argv[2] == "burst":
         burst(argv[1], argv[3])
     elif len(argv) >= 3 and argv[2] == "booking":

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# browser-test.sh — a person books through tgsim's chat page, in headless Chromium.
+# browser-test.sh [SCRIPT] — runs a browser test of e2e/browser in headless Chromium:
+# book.mjs (the default: a person books through tgsim's chat page) or webapp.mjs (the web app
+# and the Mini App; see its header for its environment).
 #
 # Needs a running tgsim with the bot polling it (e.g. the dev compose profile), Chromium
 # (Debian: apt-get install chromium) and Node.js >= 20 with npm. Installs e2e/browser's
@@ -38,4 +40,6 @@ if [[ ! -f $dir/node_modules/.package-lock.json || $dir/package-lock.json -nt $d
     (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 
-exec node "$dir/book.mjs"
+script=${1:-book.mjs}
+[[ -f $dir/$script ]] || fail "no $dir/$script"
+exec node "$dir/$script"

@@ -220,7 +220,7 @@ check "Swagger UI is off in production, the OpenAPI document is served" \
 check "X-Request-Id returned" header_present "$https/api/v1/version" x-request-id -k
 check "unknown route is a 404 problem" status_is "$https/api/v1/no-such-route" 404 -k
 status_token=$(env_value STATUS_TOKEN)
-for service in api webhook bot worker; do
+for service in api webhook bot worker web; do
     check "$service /readyz through nginx with the status token" \
         body_contains "$https/_status/$service/readyz" '"status":"ready"' -k -H "Authorization: Bearer $status_token"
 done
@@ -229,6 +229,35 @@ done
 check "/_status/* without the token is 401" status_is "$https/_status/api/metrics" 401 -k
 check "/_status/* with a wrong token is 401" status_is "$https/_status/api/metrics" 401 -k \
     -H "Authorization: Bearer not-the-token"
+# The web app through nginx: its own CSP (framed by Telegram Web only, not nginx's "DENY").
+check "GET /app/ over HTTPS through nginx: the web app's home page" body_contains "$https/app/" '<h1>Book a visit</h1>' -k
+web_headers() {
+    local headers
+    headers=$(curl -sk -D - -o /dev/null --max-time 10 "$https/app/" | tr -d '\r')
+    grep -qi '^content-security-policy: .*frame-ancestors .self. https://web.telegram.org' <<<"$headers" \
+        || { log "  CSP: $(grep -i '^content-security-policy' <<<"$headers")"; return 1; }
+    if grep -qi '^x-frame-options' <<<"$headers"; then log "  X-Frame-Options set on /app/"; return 1; fi
+    [[ $(grep -ci '^content-security-policy' <<<"$headers") == 1 ]] || { log "  two CSP headers"; return 1; }
+    grep -qi '^strict-transport-security' <<<"$headers"
+}
+check "/app/ carries the web app's CSP (framed by Telegram Web), no X-Frame-Options, HSTS" web_headers
+check "the web app as a Telegram Mini App through nginx: initData signed with Python's hmac signs in (200), a tampered copy is refused (401)" \
+    python3 "$root/e2e/client.py" "$https" miniapp "$(env_value TELEGRAM_BOT_TOKEN)" 5150
+page_weight() {  # the slots page of one doctor, HTML + CSS + JS, gzip, under 30 KB
+    local doctor_page css js total=0 size url
+    doctor_page=$(curl -sk "$https/app/doctors" | grep -o 'href="/app/doctors/[0-9a-f-]*"' | head -1 | cut -d'"' -f2)
+    [[ -n $doctor_page ]] || { log "  no doctor on /app/doctors"; return 1; }
+    css=$(curl -sk "$https$doctor_page" | grep -o '/app/static/app\.[0-9a-f]*\.css')
+    js=$(curl -sk "$https$doctor_page" | grep -o '/app/static/app\.[0-9a-f]*\.js')
+    for url in "$doctor_page" "$css" "$js"; do
+        size=$(curl -sk -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "$https$url")
+        log "  $url: $size bytes (gzip)"
+        total=$((total + size))
+    done
+    log "  the slots page weighs $total bytes compressed (budget 30720)"
+    (( total <= 30720 ))
+}
+check "the slots page (HTML + CSS + JS, gzip) is within its 30 KB budget" page_weight
 check "every production container runs as non-root" all_non_root "${prod[@]}"
 check "every production container: read-only root, no capabilities, no-new-privileges, memory limit" \
     all_hardened "${prod[@]}"
@@ -262,7 +291,9 @@ secrets_where_used() {
     grep -q '^TELEGRAM_BOT_TOKEN=' <<<"$env" && { log "  api has TELEGRAM_BOT_TOKEN"; ok=1; }
     grep -q '^TELEGRAM_WEBHOOK_SECRET=' <<<"$env" && { log "  api has TELEGRAM_WEBHOOK_SECRET"; ok=1; }
     grep -q '^SECRET_KEY=' <<<"$env" || { log "  api lacks SECRET_KEY"; ok=1; }
-    for service in bot worker webhook; do
+    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q web)")
+    grep -q '^TELEGRAM_WEBHOOK_SECRET=' <<<"$env" && { log "  web has TELEGRAM_WEBHOOK_SECRET"; ok=1; }
+    for service in bot worker webhook web; do
         env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q "$service")")
         grep -q '^SECRET_KEY=' <<<"$env" && { log "  $service has SECRET_KEY"; ok=1; }
         grep -q '^POSTGRES_PASSWORD=' <<<"$env" && { log "  $service has POSTGRES_PASSWORD"; ok=1; }
@@ -281,7 +312,7 @@ redis_hardened() {
     [[ $policy == noeviction ]]
 }
 check "Redis: password not on the command line, maxmemory with noeviction" redis_hardened
-for image in api bot worker; do
+for image in api bot worker web; do
     check "$image image refuses an unset or garbage DATABASE_URL" refuses_bad_url DATABASE_URL "medsync/$image:latest"
 done
 check "manage image refuses an unset or garbage DATABASE_URL" refuses_bad_url DATABASE_URL medsync/manage:latest migrate
@@ -319,7 +350,7 @@ stream_length() {
 # Every container of SERVICES (default: all that should run) is running and healthy within 180 s.
 wait_healthy() {
     local deadline=$(( $(date +%s) + 180 )) id state bad services=("$@")
-    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker nginx tgsim)
+    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker web nginx tgsim)
     while :; do
         bad=""
         for service in "${services[@]}"; do
@@ -364,10 +395,10 @@ check "the webhook takes an update through nginx while the bot is down" \
 stream_before=$(stream_length)
 check "the update waits in the Redis stream (length $stream_before)" test "${stream_before:-0}" -ge 1
 
-for service in db redis api webhook worker nginx tgsim; do
+for service in db redis api webhook worker web nginx tgsim; do
     "${prod[@]}" restart --no-deps "$service" >/dev/null 2>&1
     check "after restart of $service: every service healthy" \
-        wait_healthy db redis api webhook worker nginx tgsim
+        wait_healthy db redis api webhook worker web nginx tgsim
 done
 check "after the restarts the stream still holds the update ($(stream_length))" \
     test "$(stream_length)" == "$stream_before"
@@ -443,7 +474,7 @@ check "nginx limits sign-ins per address (429 problem document past its burst)" 
 # Telegram: its log has the bot token in request paths, as Telegram's would.)
 logs_hold_no_secrets() {
     local logs ok=0 needle
-    logs=$("${prod[@]}" logs --no-color db redis migrate api webhook bot worker nginx 2>&1)
+    logs=$("${prod[@]}" logs --no-color db redis migrate api webhook bot worker web nginx 2>&1)
     log "  $(wc -l <<<"$logs") log lines searched"
     local -a needles=(
         "@clinic.example" "$patient_password" "burst password 1" "wrong password" "initData" "init_data"
@@ -482,9 +513,22 @@ fi
 
 http=http://127.0.0.1:$DEV_HTTP_PORT
 check "GET /api/v1/version through the dev nginx" body_contains "$http/api/v1/version" '"name":"MedSync"'
-for service in api webhook bot worker; do
+for service in api webhook bot worker web; do
     check "dev $service /readyz through nginx" body_contains "$http/_status/$service/readyz" '"status":"ready"'
 done
+check "GET /app/ through the dev nginx: the web app's home page" body_contains "$http/app/" '<h1>Book a visit</h1>'
+# A doctor account for the agenda page: registered in the web app, made a doctor's by SQL.
+dev_doctor=e2e-doctor@example.com
+curl -s -o /dev/null -X POST -H "Origin: $http" --data-urlencode "email=$dev_doctor" \
+    --data-urlencode 'password=correct horse 42' --data-urlencode 'name=Dr. E2E' "$http/app/register" || true
+"${dev[@]}" exec -T db psql -U medsync -d medsync -qc \
+    "UPDATE users SET role = 'doctor' WHERE email = '$dev_doctor';
+     UPDATE doctors SET user_id = (SELECT id FROM users WHERE email = '$dev_doctor')
+     WHERE id = (SELECT id FROM doctors WHERE user_id IS NULL ORDER BY name LIMIT 1)" >/dev/null || true
+check "the web app in Chromium: a plain browser registers, books, cancels; the Mini App in tgsim books with the Main button and the worker confirms in the chat; JavaScript off still books; axe finds nothing serious on any page, light or dark (screenshots in target/artifacts)" \
+    env APP_URL="http://localhost:$DEV_HTTP_PORT/app/" TGSIM_URL="http://127.0.0.1:$TGSIM_PORT" \
+        ADMIN_EMAIL=admin@medsync.local ADMIN_PASSWORD=medsync-dev-admin DOCTOR_EMAIL="$dev_doctor" \
+        ARTIFACT_DIR="$root/target/artifacts" scripts/browser-test.sh webapp.mjs
 check "tgsim's chat page is served on its port" body_contains "http://127.0.0.1:$TGSIM_PORT/" 'data-token="123456789:medsync-dev-token"'
 check "tgsim answers getMe for the dev bot" body_contains "http://127.0.0.1:$TGSIM_PORT/bot123456789:medsync-dev-token/getMe" '"username":"medsync_bot"'
 check "a person books by clicking through the bot's dialogue in tgsim's page and the worker's confirmation arrives (headless Chromium; screenshot in target/artifacts)" \

@@ -5,10 +5,12 @@
 "use strict";
 (() => {
   const hash = new URLSearchParams(location.hash.slice(1));
-  const stored = JSON.parse(sessionStorage.getItem("__tgsim_params") || "{}");
+  // Storage may be denied to a third-party iframe, as in Telegram Web: then the hash alone.
+  let stored = {};
+  try { stored = JSON.parse(sessionStorage.getItem("__tgsim_params") || "{}"); } catch { stored = {}; }
   const initData = hash.get("tgWebAppData") || stored.initData || "";
   const themeRaw = hash.get("tgWebAppThemeParams") || stored.theme || "{}";
-  sessionStorage.setItem("__tgsim_params", JSON.stringify({ initData, theme: themeRaw }));
+  try { sessionStorage.setItem("__tgsim_params", JSON.stringify({ initData, theme: themeRaw })); } catch { /* none */ }
   const handlers = {};
   const emit = (event, ...args) => (handlers[event] || []).slice().forEach((f) => { try { f(...args); } catch (e) { console.error(e); } });
   const post = (type, data) => {

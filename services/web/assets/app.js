@@ -6,10 +6,14 @@
 "use strict";
 (() => {
   const KEY = "medsync.tma";
+  // A third-party iframe (Telegram Web) may be denied storage: then only the URL's hash holds
+  // initData, which is enough for this page's life (navigation swaps pages in place).
+  const stored = { get() { try { return sessionStorage.getItem(KEY); } catch { return null; } },
+                   set(v) { try { sessionStorage.setItem(KEY, v); } catch { /* no storage */ } } };
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("tgWebAppData");
-  const initData = fromHash || sessionStorage.getItem(KEY);
+  const initData = fromHash || stored.get();
   if (!initData) return;
-  sessionStorage.setItem(KEY, initData);
+  stored.set(initData);
 
   let tg = null;
   let depth = 0;

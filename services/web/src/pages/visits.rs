@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{PageQuery, when};
 use crate::render::{Layout, PageError, page, see_other};
-use crate::viewer::Viewer;
+use crate::viewer::{Via, Viewer};
 use crate::{PREFIX, WebState};
 
 pub fn router() -> Router<WebState> {
@@ -105,9 +105,12 @@ async fn visits(
     let upcoming = lines(upcoming.items);
     let notice = match (flash.booked, flash.cancelled) {
         (Some(id), _) => upcoming.iter().find(|v| v.id == id).map(|v| {
+            let follows = match viewer.via {
+                Via::Telegram => "A confirmation follows in this chat.",
+                Via::Browser => "A confirmation follows in Telegram if your account is linked.",
+            };
             format!(
-                "Booked: {} on {}. Reference {}. A confirmation follows in Telegram if your \
-                 account is linked.",
+                "Booked: {} on {}. Reference {}. {follows}",
                 v.doctor, v.when, v.reference
             )
         }),

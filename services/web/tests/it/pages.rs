@@ -88,6 +88,19 @@ async fn each_role_sees_its_own_pages_and_not_the_others(p: PgPoolOptions, o: Pg
     let agenda = doctor.get("/app/agenda").await;
     assert_eq!(agenda.status, 200, "{agenda:?}");
     assert!(agenda.body.contains("Pat Patient"), "{}", agenda.body);
+    let telegram = patient.get("/app/telegram").await;
+    assert!(
+        telegram.body.contains("Get a link for Telegram"),
+        "{}",
+        telegram.body
+    );
+    let link = patient.post("/app/telegram", &[]).await;
+    assert_eq!(link.status, 200, "{link:?}");
+    assert!(
+        link.body.contains("https://t.me/medsync_bot?start="),
+        "{}",
+        link.body
+    );
     let today = admin.get("/app/today").await;
     assert_eq!(today.status, 200, "{today:?}");
     assert!(today.body.contains("<h1>Today</h1>"));

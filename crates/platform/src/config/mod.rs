@@ -159,16 +159,45 @@ impl<S: Source> Env<S> {
         &self.source
     }
 
-    fn raw(&self, var: &str) -> Option<String> {
+    fn value(&self, var: &str) -> Option<String> {
         self.source
             .get(var)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    /// The variable parsed, or `None` when unset or empty.
+    /// `var`'s value: the variable itself, or the content of the file `<var>_FILE` names (the
+    /// convention of the official images, for Docker and Kubernetes secrets mounted as files;
+    /// surrounding whitespace, such as the file's last newline, is dropped). Both set is an
+    /// error, as is a file that cannot be read or is empty.
+    fn raw<T: FromEnv>(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        let file_var = format!("{var}_FILE");
+        let failure = |problem: String| ConfigError {
+            var,
+            value: None,
+            problem,
+            expected: T::EXPECTED,
+        };
+        match (self.value(var), self.value(&file_var)) {
+            (Some(_), Some(_)) => Err(failure(format!(
+                "is set, and so is {file_var}: set one of them"
+            ))),
+            (direct, None) => Ok(direct),
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(content) if content.trim().is_empty() => {
+                    Err(failure(format!("is empty in the file {file_var} names ({path})")))
+                }
+                Ok(content) => Ok(Some(content.trim().to_owned())),
+                Err(error) => Err(failure(format!(
+                    "cannot be read from the file {file_var} names ({path}: {error})"
+                ))),
+            },
+        }
+    }
+
+    /// The variable parsed (or the file `<var>_FILE` names), or `None` when unset or empty.
     pub fn optional<T: FromEnv>(&self, var: &'static str) -> Result<Option<T>, ConfigError> {
-        let Some(raw) = self.raw(var) else {
+        let Some(raw) = self.raw::<T>(var)? else {
             return Ok(None);
         };
         if T::SECRET && raw.contains(PLACEHOLDER) {
@@ -314,6 +343,44 @@ mod tests {
 
     fn env(pairs: &[(&'static str, &'static str)]) -> Env<HashMap<&'static str, &'static str>> {
         Env::new(pairs.iter().copied().collect())
+    }
+
+    #[test]
+    fn a_variable_may_come_from_the_file_its_file_variable_names() {
+        let dir = std::env::temp_dir().join(format!("medsync-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "a-secret-key-from-a-file-of-32-bytes+\n").unwrap();
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let path = secret.to_str().unwrap().to_owned();
+        let source = |pairs: &[(&str, &str)]| -> Env<HashMap<String, String>> {
+            Env::new(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        };
+
+        let read: Secret = source(&[("SECRET_KEY_FILE", &path)])
+            .required("SECRET_KEY")
+            .unwrap();
+        assert_eq!(read.expose(), "a-secret-key-from-a-file-of-32-bytes+");
+        let both = source(&[("SECRET_KEY_FILE", &path), ("SECRET_KEY", "x")])
+            .required::<Secret>("SECRET_KEY")
+            .unwrap_err();
+        assert_eq!(both.var, "SECRET_KEY");
+        assert!(both.to_string().contains("and so is SECRET_KEY_FILE"), "{both}");
+        let missing = source(&[("SECRET_KEY_FILE", "/nonexistent/medsync-secret")])
+            .required::<Secret>("SECRET_KEY")
+            .unwrap_err();
+        assert_eq!(missing.var, "SECRET_KEY");
+        assert!(missing.to_string().contains("/nonexistent/medsync-secret"), "{missing}");
+        let blank = source(&[("SECRET_KEY_FILE", empty.to_str().unwrap())])
+            .required::<Secret>("SECRET_KEY")
+            .unwrap_err();
+        assert!(blank.to_string().contains("is empty"), "{blank}");
+        // A database URL from a file, parsed like one from the variable.
+        std::fs::write(&secret, "postgres://medsync:s3cret@db:5432/medsync\n").unwrap();
+        let db = DatabaseConfig::from_env(&source(&[("DATABASE_URL_FILE", &path)])).unwrap();
+        assert_eq!(db.url.options().get_database(), Some("medsync"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

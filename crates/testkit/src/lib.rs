@@ -106,6 +106,19 @@ impl TestApp {
             .expect("the app answers")
     }
 
+    /// `/readyz`'s status once it is 200, or the last one after `seconds`: readiness comes
+    /// when the lazy connections are made, which a loaded machine may take a while to do.
+    pub async fn ready_within(&self, seconds: u64) -> u16 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let status = self.get("/readyz").await.status().as_u16();
+            if status == 200 || std::time::Instant::now() >= deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Cancels the app and waits for it to return.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

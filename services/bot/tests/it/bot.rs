@@ -15,7 +15,7 @@ async fn the_bot_is_ready_and_stops_on_shutdown(_: PgPoolOptions, options: PgCon
     let app = TestApp::spawn(medsync_bot::build_with(config, infra).await.unwrap());
 
     assert_eq!(app.get("/healthz").await.status(), 200);
-    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(app.ready_within(10).await, 200);
     assert_eq!(app.get("/metrics").await.status(), 200);
 
     app.stop().await.unwrap();

@@ -11,7 +11,7 @@ async fn the_web_app_reports_health_readiness_and_metrics(p: PgPoolOptions, o: P
     let web = spawn(p, o).await;
     let app: &TestApp = &web.app;
     assert_eq!(app.get("/healthz").await.status(), 200);
-    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(app.ready_within(10).await, 200);
     let _ = app.get("/app/").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");

@@ -28,7 +28,7 @@ async fn the_worker_is_ready_and_publishes_the_queue_depth(
     let infra = testing::infra(&config.base);
     let app = TestApp::spawn(medsync_worker::build_with(config, infra).await.unwrap());
 
-    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(app.ready_within(10).await, 200);
     let mut metrics = String::new();
     for _ in 0..50 {
         metrics = app.get("/metrics").await.text().await.unwrap();

@@ -58,7 +58,7 @@ async fn telegram_failures_are_retried_by_their_class_and_a_refused_token_fails_
         ("WORKER_BACKOFF_MAX_SECONDS", "1"),
     ];
     let worker = worker(config(&options, &vars)).await;
-    assert_eq!(worker.get("/readyz").await.status(), 200);
+    assert_eq!(worker.ready_within(10).await, 200);
 
     // 401 Unauthorized: the token is refused. Retried, readiness fails, nothing is lost.
     sim.sim

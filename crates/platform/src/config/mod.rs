@@ -184,9 +184,9 @@ impl<S: Source> Env<S> {
             ))),
             (direct, None) => Ok(direct),
             (None, Some(path)) => match std::fs::read_to_string(&path) {
-                Ok(content) if content.trim().is_empty() => {
-                    Err(failure(format!("is empty in the file {file_var} names ({path})")))
-                }
+                Ok(content) if content.trim().is_empty() => Err(failure(format!(
+                    "is empty in the file {file_var} names ({path})"
+                ))),
                 Ok(content) => Ok(Some(content.trim().to_owned())),
                 Err(error) => Err(failure(format!(
                     "cannot be read from the file {file_var} names ({path}: {error})"
@@ -355,7 +355,12 @@ mod tests {
         std::fs::write(&empty, "\n").unwrap();
         let path = secret.to_str().unwrap().to_owned();
         let source = |pairs: &[(&str, &str)]| -> Env<HashMap<String, String>> {
-            Env::new(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+            Env::new(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
         };
 
         let read: Secret = source(&[("SECRET_KEY_FILE", &path)])
@@ -366,12 +371,18 @@ mod tests {
             .required::<Secret>("SECRET_KEY")
             .unwrap_err();
         assert_eq!(both.var, "SECRET_KEY");
-        assert!(both.to_string().contains("and so is SECRET_KEY_FILE"), "{both}");
+        assert!(
+            both.to_string().contains("and so is SECRET_KEY_FILE"),
+            "{both}"
+        );
         let missing = source(&[("SECRET_KEY_FILE", "/nonexistent/medsync-secret")])
             .required::<Secret>("SECRET_KEY")
             .unwrap_err();
         assert_eq!(missing.var, "SECRET_KEY");
-        assert!(missing.to_string().contains("/nonexistent/medsync-secret"), "{missing}");
+        assert!(
+            missing.to_string().contains("/nonexistent/medsync-secret"),
+            "{missing}"
+        );
         let blank = source(&[("SECRET_KEY_FILE", empty.to_str().unwrap())])
             .required::<Secret>("SECRET_KEY")
             .unwrap_err();

@@ -16,6 +16,15 @@
                                            signed here with Python's hmac (apart from the
                                            project's Rust), GET /app/visits with it (200), and
                                            with a tampered copy (401); prints both statuses
+    client.py BASE loop SECONDS PATIENTS API
+                                           a steady load through nginx for SECONDS: reads
+                                           (doctors, slots, the web app's home) and bookings
+                                           with an Idempotency-Key each, from PATIENTS patients
+                                           registered at the api itself (API: its own origin,
+                                           each from its own X-Real-IP; "-": through BASE);
+                                           prints the answers
+                                           as JSON with the number booked and the patients'
+                                           email prefix; exit 1 on any 5xx or failed request
     client.py BASE burst N                 N registrations and N sign-ins at once, each from
                                            its own X-Real-IP (as many clients would); prints
                                            {"status": count} as JSON
@@ -203,6 +212,76 @@ def miniapp(base, token, user):
         sys.exit(f"unexpected: signed {status}, tampered {tampered}: {body[:300]}")
 
 
+def loop(base, seconds, patients, api):
+    import concurrent.futures
+    import threading
+    import uuid
+
+    tag = f"loop-{uuid.uuid4().hex[:8]}"
+    tokens = []
+    # API "-": register through BASE (nginx sets the address; its per-address limit applies).
+    api = base if api == "-" else api
+    for n in range(int(patients)):
+        email = f"{tag}-{n}@loop.example"
+        ip = {} if api == base else {"x-real-ip": f"198.51.100.{n + 1}"}
+        for _ in range(10):  # a limit from earlier tests: wait it out
+            status, body = call("POST", f"{api}/api/v1/auth/register", {"email": email, "password": "loop password 1", "name": f"Loop {n}"}, headers=ip)
+            if status != 429:
+                break
+            time.sleep(10)
+        expect("register", status, body, 201)
+        status, body = call("POST", f"{api}/api/v1/auth/login", {"email": email, "password": "loop password 1"}, headers=ip)
+        expect("login", status, body, 200)
+        tokens.append(body["access_token"])
+    status, body = call("GET", f"{base}/api/v1/doctors?per_page=5")
+    expect("doctors", status, body, 200)
+    doctors = [d["id"] for d in body["items"]]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    window = (now + datetime.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"), (now + datetime.timedelta(days=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    slots = []
+    for doctor in doctors:
+        status, body = call("GET", f"{base}/api/v1/doctors/{doctor}/slots?from={window[0]}&to={window[1]}")
+        expect("slots", status, body, 200)
+        slots += [(doctor, s["starts_at"]) for s in body]
+    # Answers the load expects besides 200 and 201: 409 (the slot was taken by another
+    # patient) and 422 (the patient holds MAX_FUTURE_BOOKINGS_PER_PATIENT bookings already).
+    # A 5xx or a failed connection is a failure.
+    counter = iter(range(10**9))
+    lock = threading.Lock()
+    counts = {}
+    booked = [0]
+    deadline = time.monotonic() + float(seconds)
+
+    def one(worker):
+        while time.monotonic() < deadline:
+            with lock:
+                i = next(counter)
+            try:
+                if i % 4 == 3 and slots:
+                    doctor, starts_at = slots[(i // 4) % len(slots)]
+                    status, _ = call("POST", f"{base}/api/v1/bookings", {"doctor_id": doctor, "starts_at": starts_at},
+                                     token=tokens[i % len(tokens)], headers={"idempotency-key": str(uuid.uuid4())})
+                elif i % 4 == 2:
+                    status, _ = page(f"{base}/app/", {})
+                elif i % 4 == 1 and doctors:
+                    status, _ = call("GET", f"{base}/api/v1/doctors/{doctors[i % len(doctors)]}/slots?from={window[0]}&to={window[1]}")
+                else:
+                    status, _ = call("GET", f"{base}/api/v1/doctors?per_page=5")
+                key = str(status)
+            except OSError as error:
+                key = f"error: {error.__class__.__name__}"
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+                if key == "201":
+                    booked[0] += 1
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(one, range(6)))
+    print(json.dumps({"answers": dict(sorted(counts.items())), "booked": booked[0], "patients": tag}))
+    if any(k.startswith("5") or k.startswith("error") for k in counts):
+        sys.exit(1)
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "tgsim-send":
         tgsim_send(*argv[2:6])
@@ -214,6 +293,8 @@ def main(argv):
         webhook(argv[1], argv[3])
     elif len(argv) >= 5 and argv[2] == "miniapp":
         miniapp(argv[1], argv[3], argv[4])
+    elif len(argv) >= 6 and argv[2] == "loop":
+        loop(argv[1], argv[3], argv[4], argv[5])
     elif len(argv) >= 4 and argv[2] == "burst":
         burst(argv[1], argv[3])
     elif len(argv) >= 3 and argv[2] == "booking":

@@ -29,6 +29,7 @@ WAIT_TIMEOUT=${E2E_WAIT_TIMEOUT:-900}
 export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT TGSIM_PORT
 # The production overlay publishes its tgsim and its api here (the dev stack uses TGSIM_PORT).
 export E2E_PROD_TGSIM_PORT=$PROD_TGSIM_PORT E2E_PROD_API_PORT=$PROD_API_PORT
+export E2E_PROD_API_PORT_LAST=$((PROD_API_PORT + 5))
 # The test suite's own connection strings must not leak into the stacks.
 unset DATABASE_URL REDIS_URL
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
@@ -174,16 +175,16 @@ refuses_bad_url() {  # VAR IMAGE [ARGS...]: VAR unset or garbage (the other URL 
     done
 }
 
-graceful_stop() {  # COMPOSE... SERVICE: stop within 10 s with exit code 0
-    local service=${*: -1} started elapsed id code
-    local -a compose=("${@:1:$#-1}")
-    id=$("${compose[@]}" ps -q "$service")
+graceful_stop() {  # COMPOSE... SERVICE: every replica stops within 10 s with exit code 0
+    local service=${*: -1} started elapsed codes
+    local -a compose=("${@:1:$#-1}") ids
+    mapfile -t ids < <("${compose[@]}" ps -q "$service")
     started=$(date +%s%N)
     "${compose[@]}" stop "$service" >/dev/null 2>&1
     elapsed=$(( ($(date +%s%N) - started) / 1000000 ))
-    code=$(docker inspect -f '{{.State.ExitCode}}' "$id")
-    log "  stop $service: ${elapsed} ms, exit code $code"
-    [[ $elapsed -lt 10000 && $code == 0 ]]
+    codes=$(docker inspect -f '{{.State.ExitCode}}' "${ids[@]}" | sort -u | tr '\n' ' ')
+    log "  stop $service (${#ids[@]} replica(s)): ${elapsed} ms, exit code(s) $codes"
+    [[ $elapsed -lt 10000 && $codes == "0 " ]]
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -243,21 +244,6 @@ web_headers() {
 check "/app/ carries the web app's CSP (framed by Telegram Web), no X-Frame-Options, HSTS" web_headers
 check "the web app as a Telegram Mini App through nginx: initData signed with Python's hmac signs in (200), a tampered copy is refused (401)" \
     python3 "$root/e2e/client.py" "$https" miniapp "$(env_value TELEGRAM_BOT_TOKEN)" 5150
-page_weight() {  # the slots page of one doctor, HTML + CSS + JS, gzip, under 30 KB
-    local doctor_page css js total=0 size url
-    doctor_page=$(curl -sk "$https/app/doctors" | grep -o 'href="/app/doctors/[0-9a-f-]*"' | head -1 | cut -d'"' -f2)
-    [[ -n $doctor_page ]] || { log "  no doctor on /app/doctors"; return 1; }
-    css=$(curl -sk "$https$doctor_page" | grep -o '/app/static/app\.[0-9a-f]*\.css')
-    js=$(curl -sk "$https$doctor_page" | grep -o '/app/static/app\.[0-9a-f]*\.js')
-    for url in "$doctor_page" "$css" "$js"; do
-        size=$(curl -sk -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "$https$url")
-        log "  $url: $size bytes (gzip)"
-        total=$((total + size))
-    done
-    log "  the slots page weighs $total bytes compressed (budget 30720)"
-    (( total <= 30720 ))
-}
-check "the slots page (HTML + CSS + JS, gzip) is within its 30 KB budget" page_weight
 check "every production container runs as non-root" all_non_root "${prod[@]}"
 check "every production container: read-only root, no capabilities, no-new-privileges, memory limit" \
     all_hardened "${prod[@]}"
@@ -287,14 +273,14 @@ nginx_cannot_reach_backend() {
 check "nginx cannot reach PostgreSQL or Redis (separate network)" nginx_cannot_reach_backend
 secrets_where_used() {
     local env ok=0
-    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q api)")
+    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q api | head -1)")
     grep -q '^TELEGRAM_BOT_TOKEN=' <<<"$env" && { log "  api has TELEGRAM_BOT_TOKEN"; ok=1; }
     grep -q '^TELEGRAM_WEBHOOK_SECRET=' <<<"$env" && { log "  api has TELEGRAM_WEBHOOK_SECRET"; ok=1; }
     grep -q '^SECRET_KEY=' <<<"$env" || { log "  api lacks SECRET_KEY"; ok=1; }
-    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q web)")
+    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q web | head -1)")
     grep -q '^TELEGRAM_WEBHOOK_SECRET=' <<<"$env" && { log "  web has TELEGRAM_WEBHOOK_SECRET"; ok=1; }
     for service in bot worker webhook web; do
-        env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q "$service")")
+        env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q "$service" | head -1)")
         grep -q '^SECRET_KEY=' <<<"$env" && { log "  $service has SECRET_KEY"; ok=1; }
         grep -q '^POSTGRES_PASSWORD=' <<<"$env" && { log "  $service has POSTGRES_PASSWORD"; ok=1; }
     done
@@ -305,7 +291,7 @@ secrets_where_used() {
 check "each service has only the secrets it uses" secrets_where_used
 redis_hardened() {
     local args policy
-    args=$(docker inspect -f '{{.Path}} {{join .Args " "}}' "$("${prod[@]}" ps -q redis)")
+    args=$(docker inspect -f '{{.Path}} {{join .Args " "}}' "$("${prod[@]}" ps -q redis | head -1)")
     [[ $args != *"$(env_value REDIS_PASSWORD)"* ]] || { log "  the Redis password is on its command line"; return 1; }
     policy=$("${prod[@]}" exec -T redis redis-cli CONFIG GET maxmemory-policy | tail -1)
     log "  redis maxmemory-policy: $policy"
@@ -354,9 +340,12 @@ wait_healthy() {
     while :; do
         bad=""
         for service in "${services[@]}"; do
-            id=$("${prod[@]}" ps -q "$service")
-            state=$( [[ -n $id ]] && docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
-            [[ $state == running/healthy ]] || bad+=" $service=${state:-missing}"
+            ids=$("${prod[@]}" ps -q "$service")
+            [[ -n $ids ]] || bad+=" $service=missing"
+            for id in $ids; do  # every replica
+                state=$(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
+                [[ $state == running/healthy ]] || bad+=" $service=${state:-missing}"
+            done
         done
         [[ -z $bad ]] && return 0
         if [[ $(date +%s) -gt $deadline ]]; then
@@ -379,6 +368,21 @@ data_intact() {  # the booking, its queued reminder and the patient's sign-in
 "${prod[@]}" run --rm migrate seed >/dev/null 2>&1 || log "  manage seed failed"
 booking_id=$("${client[@]}" "$https" book "$patient" "$patient_password") || booking_id=""
 check "a patient books through nginx (booking $booking_id)" test -n "$booking_id"
+page_weight() {  # the slots page of one doctor, HTML + CSS + JS, gzip, under 30 KB
+    local doctor_page css js total=0 size url
+    doctor_page=$(curl -sk "$https/app/doctors" | grep -o 'href="/app/doctors/[0-9a-f-]*"' | head -1 | cut -d'"' -f2)
+    [[ -n $doctor_page ]] || { log "  no doctor on /app/doctors"; return 1; }
+    css=$(curl -sk "$https$doctor_page" | grep -o '/app/static/app\.[0-9a-f]*\.css')
+    js=$(curl -sk "$https$doctor_page" | grep -o '/app/static/app\.[0-9a-f]*\.js')
+    for url in "$doctor_page" "$css" "$js"; do
+        size=$(curl -sk -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "$https$url")
+        log "  $url: $size bytes (gzip)"
+        total=$((total + size))
+    done
+    log "  the slots page weighs $total bytes compressed (budget 30720)"
+    (( total <= 30720 ))
+}
+check "the slots page (HTML + CSS + JS, gzip) is within its 30 KB budget" page_weight
 # Reminders due over an hour from now: none of them is sent while the test runs.
 queued_reminders() {
     psql_prod "SELECT count(*) FROM jobs WHERE booking_id = '$booking_id' AND status = 'queued' AND run_at > '$started_at'::timestamptz + interval '1 hour'"
@@ -428,19 +432,53 @@ fi
 check "after down and up the booking, its jobs and the sign-in are intact" data_intact
 check "redis log has no permission error" bash -c '! "${@}" logs redis 2>&1 | grep -qi "permission denied"' _ "${prod[@]}"
 
+# --- Zero downtime on one host: a steady load through nginx (reads, the web app, bookings
+# with an Idempotency-Key each) while scripts/rolling-update.sh replaces every api and web
+# replica one at a time, and then while one api replica is killed with SIGKILL. Every answer
+# must be a 2xx or an expected 4xx (a time taken, a patient's cap): no 502, no 503, no failed
+# connection; and nothing booked twice by nginx's retries.
+api_port=$(docker port "$("${prod[@]}" ps -q api | head -1)" 8080/tcp | head -1 | sed 's/.*://')
+"${client[@]}" "$https" loop 50 6 "http://127.0.0.1:$api_port" >"$work/loop.json" 2>"$work/loop.err" &
+loop_pid=$!
+sleep 6
+check "scripts/rolling-update.sh replaces the api and web replicas one at a time, each healthy first" \
+    env COMPOSE="${prod[*]}" scripts/rolling-update.sh api web
+sleep 3
+victim=$("${prod[@]}" ps -q api | head -1)
+log "  SIGKILL to api replica ${victim:0:12}"
+docker kill -s KILL "$victim" >/dev/null
+loop_code=0
+wait "$loop_pid" || loop_code=$?
+log "  load: $(cat "$work/loop.json") $(head -c 300 "$work/loop.err")"
+check "under the load, through the rolling update and the SIGKILL: 0 failed requests (no 5xx, no connection error)" \
+    test "$loop_code" -eq 0
+loop_booked_once() {
+    local booked tag made
+    booked=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["booked"])' "$work/loop.json") || return 1
+    tag=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["patients"])' "$work/loop.json") || return 1
+    made=$(psql_prod "SELECT count(*) FROM bookings b JOIN users u ON u.id = b.patient_id WHERE u.email LIKE '$tag-%'")
+    log "  bookings answered 201: $booked; bookings in the database for the load's patients: $made"
+    [[ $booked -gt 0 && $made == "$booked" ]]
+}
+check "every booking of the load was made once (nginx's retries replayed, not repeated)" loop_booked_once
+check "after the rolling update and the SIGKILL: every service healthy" wait_healthy
+
 # --- A sign-in storm against the api itself, under its production limits (256 MiB, 1 CPU):
 # 200 registrations and 200 sign-ins at once, each from its own address (X-Real-IP, trusted
 # in production because nginx sets it), so the per-address limits let them all reach the
 # password hasher. The api must stay up, answer only 200/201/401/429/503, stay under its
 # memory limit, and give the memory back within a minute.
-api_id=$("${prod[@]}" ps -q api)
+# One api replica, and the loopback port (of the overlay's range) that reaches it.
+api_id=$("${prod[@]}" ps -q api | head -1)
+api_port=$(docker port "$api_id" 8080/tcp | head -1 | sed 's/.*://')
+log "  the storm's replica: ${api_id:0:12} on 127.0.0.1:$api_port"
 api_pid=$(docker inspect -f '{{.State.Pid}}' "$api_id")
 proc_kib() {  # FIELD: VmRSS or VmHWM of the api's process, in KiB
     awk -v f="$1:" '$1 == f { print $2 }' "/proc/$api_pid/status"
 }
 restarts_before=$(docker inspect -f '{{.RestartCount}}' "$api_id")
 log "  api before the storm: RSS $(( $(proc_kib VmRSS) / 1024 )) MiB"
-storm=$("${client[@]}" "http://127.0.0.1:$PROD_API_PORT" burst 200) || storm='{"client failed": 1}'
+storm=$("${client[@]}" "http://127.0.0.1:$api_port" burst 200) || storm='{"client failed": 1}'
 log "  answers: $storm"
 check "under 200 registrations and 200 sign-ins at once the api answers only 200/201/401/429/503" \
     python3 -c 'import json, sys; c = json.loads(sys.argv[1]); sys.exit(not c or any(k not in ("200", "201", "401", "429", "503") for k in c))' "$storm"
@@ -468,6 +506,7 @@ nginx_flood() {  # 60 sign-ins at once from one address: nginx refuses those pas
     grep -q '"status":429,"detail":"too many requests from this address' "$work/flood"
 }
 check "nginx limits sign-ins per address (429 problem document past its burst)" nginx_flood
+
 
 # Nothing personal or secret in any service's log of this whole run: no email address, no
 # password sent, no secret of the .env, no Telegram initData. (tgsim is the test's own fake

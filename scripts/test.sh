@@ -2,7 +2,8 @@
 # test.sh — the whole test suite, in the order a failure is cheapest to find:
 #
 #   1. cargo fmt --check; scripts/check-layers.py (crates depend only downwards, the domain
-#      links no web or Telegram crate, no module circle, every source file under 400 lines)
+#      links no web or Telegram crate, no module circle, every source file under 400 lines);
+#      scripts/check-kubernetes.sh (the manifests against the schemas and the policy)
 #   2. cargo clippy (every target, warnings are errors), then cargo doc (warnings are errors:
 #      a broken intra-doc link fails)
 #   3. cargo deny check bans licenses sources (deny.toml; cargo-deny is installed into
@@ -13,7 +14,9 @@
 #   5. scripts/schemathesis.sh: the running api fuzzed against its own OpenAPI document (no
 #      5xx, every answer as documented)
 #   6. scripts/e2e-compose.sh: builds the images, brings up docker-compose.prod.yml and the dev
-#      profile, checks them through nginx, tears them down (SKIP_COMPOSE_E2E=1 skips it)
+#      profile, checks them through nginx, tears them down; then scripts/e2e-swarm.sh deploys
+#      deploy/swarm/stack.yml on a one-node Swarm with those images (SKIP_COMPOSE_E2E=1 skips
+#      both)
 #
 # Needs Rust, Python 3 (for schemathesis, installed from PyPI into target/) and Docker with
 # compose v2; nothing else.
@@ -29,6 +32,9 @@ cargo fmt --all -- --check
 
 step "layers, module circles and file sizes"
 python3 "$root/scripts/check-layers.py"
+
+step "Kubernetes manifests: every overlay against the schemas of two versions, and the policy"
+"$root/scripts/check-kubernetes.sh"
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -70,4 +76,6 @@ if [[ ${SKIP_COMPOSE_E2E:-0} == 1 ]]; then
 else
     step "compose end-to-end test"
     "$root/scripts/e2e-compose.sh"
+    step "Docker Swarm end-to-end test"
+    "$root/scripts/e2e-swarm.sh"
 fi

@@ -19,6 +19,7 @@
 mod clinic;
 mod service;
 mod telegram;
+mod values;
 
 pub use clinic::{BOOKING_RULES_VARIABLES, ClinicTimeZone, Durations, booking_rules};
 pub use service::{
@@ -29,14 +30,11 @@ pub use telegram::{
     TelegramMode, WEBHOOK_SECRET_VARIABLES, bot_token, bot_username, required_webhook_secret,
     webhook_secret,
 };
+pub use values::{HttpUrl, Seconds, Secret};
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::time::Duration;
-
-use secrecy::{ExposeSecret, SecretString};
 
 /// What `.env.template` puts where a secret must go: a secret still holding it is refused, so a
 /// deployment cannot run on the template's values by mistake.
@@ -276,65 +274,6 @@ from_env_via_from_str! {
     bool => "true or false",
     SocketAddr => "a listen address such as 0.0.0.0:8080",
     String => "a text value",
-}
-
-/// A number of seconds, e.g. `SHUTDOWN_GRACE_SECONDS=8`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seconds(pub Duration);
-
-impl FromEnv for Seconds {
-    const EXPECTED: &'static str = "a whole number of seconds";
-    fn parse_env(raw: &str) -> Result<Self, String> {
-        u64::from_str(raw)
-            .map(|s| Self(Duration::from_secs(s)))
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// A secret value: prints as `[REDACTED]` and is never echoed in errors.
-#[derive(Clone)]
-pub struct Secret(pub SecretString);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
-}
-
-impl Secret {
-    /// The secret's value, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Self(SecretString::from(value))
-    }
-}
-
-impl FromEnv for Secret {
-    const EXPECTED: &'static str = "a secret value";
-    const SECRET: bool = true;
-    fn parse_env(raw: &str) -> Result<Self, String> {
-        Ok(Self::from(raw))
-    }
-}
-
-/// An `http://` or `https://` URL with a host, kept parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl(pub reqwest::Url);
-
-impl FromEnv for HttpUrl {
-    const EXPECTED: &'static str = "an http:// or https:// URL";
-    fn parse_env(raw: &str) -> Result<Self, String> {
-        let url = reqwest::Url::parse(raw).map_err(|e| e.to_string())?;
-        match url.scheme() {
-            "http" | "https" if url.host_str().is_some() => Ok(Self(url)),
-            other => Err(format!("scheme {other:?} or no host")),
-        }
-    }
 }
 
 #[cfg(test)]

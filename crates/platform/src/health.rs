@@ -27,7 +27,8 @@ pub type LocalCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 pub struct Readiness {
     /// `None` for a service that never queries PostgreSQL (the webhook).
     postgres: Option<PgPool>,
-    redis: Redis,
+    /// `None` for a service that never uses Redis (the backup service).
+    redis: Option<Redis>,
     timeout: Duration,
     local: Vec<(&'static str, LocalCheck)>,
 }
@@ -64,8 +65,9 @@ pub struct Report {
     /// PostgreSQL's check; absent for a service that does not use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres: Option<Check>,
-    /// Redis's check.
-    pub redis: Check,
+    /// Redis's check; absent for a service that does not use it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Check>,
     /// The service's own checks, by name (e.g. `lanes`, `telegram`).
     #[serde(flatten)]
     pub local: BTreeMap<&'static str, Check>,
@@ -75,7 +77,7 @@ impl Report {
     /// Whether every dependency answered and every own check passed.
     pub fn is_ready(&self) -> bool {
         self.postgres.as_ref().is_none_or(|c| c.ok)
-            && self.redis.ok
+            && self.redis.as_ref().is_none_or(|c| c.ok)
             && self.local.values().all(|c| c.ok)
     }
 
@@ -85,7 +87,7 @@ impl Report {
         if self.postgres.as_ref().is_some_and(|c| !c.ok) {
             names.push("postgres");
         }
-        if !self.redis.ok {
+        if self.redis.as_ref().is_some_and(|c| !c.ok) {
             names.push("redis");
         }
         names.extend(self.local.iter().filter(|(_, c)| !c.ok).map(|(n, _)| *n));
@@ -98,7 +100,7 @@ impl Readiness {
     pub fn new(postgres: PgPool, redis: Redis) -> Self {
         Self {
             postgres: Some(postgres),
-            redis,
+            redis: Some(redis),
             timeout: CHECK_TIMEOUT,
             local: Vec::new(),
         }
@@ -108,7 +110,17 @@ impl Readiness {
     pub fn redis_only(redis: Redis) -> Self {
         Self {
             postgres: None,
-            redis,
+            redis: Some(redis),
+            timeout: CHECK_TIMEOUT,
+            local: Vec::new(),
+        }
+    }
+
+    /// A check of `postgres` only, for a service that never uses Redis.
+    pub fn postgres_only(postgres: PgPool) -> Self {
+        Self {
+            postgres: Some(postgres),
+            redis: None,
             timeout: CHECK_TIMEOUT,
             local: Vec::new(),
         }
@@ -145,14 +157,19 @@ impl Readiness {
                 .await,
             )
         };
-        let mut conn = self.redis.conn.clone();
-        let redis = timed(self.timeout, async move {
-            redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        });
+        let redis = async {
+            let mut conn = self.redis.as_ref()?.conn.clone();
+            Some(
+                timed(self.timeout, async move {
+                    redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                })
+                .await,
+            )
+        };
         let (postgres, redis) = tokio::join!(postgres, redis);
         let local = self
             .local

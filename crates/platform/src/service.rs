@@ -68,42 +68,52 @@ where
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Healthcheck { path } => healthcheck(spec, &path),
+        Command::Serve => serve(spec, run),
+    }
+}
+
+/// Runs a service (`serve`) for a binary with a command line of its own: reads its
+/// configuration `C` and runs `run` until it returns (it must return after the token is
+/// cancelled by SIGTERM or SIGINT). Exit codes: 0 stopped, 1 failed (logged once), 2 a
+/// configuration error.
+pub fn serve<C, R, F>(spec: Spec, run: R) -> ExitCode
+where
+    C: Configuration,
+    R: FnOnce(C, CancellationToken) -> F,
+    F: Future<Output = anyhow::Result<()>>,
+{
     // One TLS provider for every rustls user in the process (sqlx, reqwest, teloxide). Fails
     // only if one is already installed, which is just as good.
     drop(rustls::crypto::ring::default_provider().install_default());
     let env = Env::process();
-
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Healthcheck { path } => healthcheck(spec, &env, &path),
-        Command::Serve => {
-            if let Err(e) = init_logs(&env) {
-                return config_failure(spec.name, &e);
-            }
-            let config = match C::from_env(&env) {
-                Ok(c) => c,
-                Err(e) => return config_failure(spec.name, &e),
-            };
-            let Some(runtime) = runtime(&mut tokio::runtime::Builder::new_multi_thread()) else {
-                return ExitCode::FAILURE;
-            };
-            crate::telemetry::record_build_info(spec.name);
-            let outcome = runtime.block_on(async {
-                let shutdown = crate::shutdown::on_signal();
-                run(config, shutdown).await
-            });
-            // Background tasks still running (e.g. a lazy connection attempt) must not hold
-            // the process past its shutdown.
-            runtime.shutdown_timeout(Duration::from_secs(1));
-            match outcome {
-                Ok(()) => {
-                    tracing::info!(service = spec.name, "stopped");
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    tracing::error!(service = spec.name, error = format!("{error:#}"), "failed");
-                    ExitCode::FAILURE
-                }
-            }
+    if let Err(e) = init_logs(&env) {
+        return config_failure(spec.name, &e);
+    }
+    let config = match C::from_env(&env) {
+        Ok(c) => c,
+        Err(e) => return config_failure(spec.name, &e),
+    };
+    let Some(runtime) = runtime(&mut tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
+    };
+    crate::telemetry::record_build_info(spec.name);
+    let outcome = runtime.block_on(async {
+        let shutdown = crate::shutdown::on_signal();
+        run(config, shutdown).await
+    });
+    // Background tasks still running (e.g. a lazy connection attempt) must not hold the
+    // process past its shutdown.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
+        Ok(()) => {
+            tracing::info!(service = spec.name, "stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(service = spec.name, error = format!("{error:#}"), "failed");
+            ExitCode::FAILURE
         }
     }
 }
@@ -160,8 +170,10 @@ fn config_failure(name: &str, error: &ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn healthcheck(spec: Spec, env: &Env<ProcessEnv>, path: &str) -> ExitCode {
-    let http = match spec.http_config(env) {
+/// `healthcheck`: asks the running service's `path` on this host; exit 0 when it answers 2xx
+/// within 3 s, 1 otherwise. For container health checks in images without a shell or curl.
+pub fn healthcheck(spec: Spec, path: &str) -> ExitCode {
+    let http = match spec.http_config(&Env::process()) {
         Ok(h) => h,
         Err(e) => return config_failure(spec.name, &e),
     };

@@ -30,7 +30,7 @@ pub async fn until_ready(
         let mut why = Vec::new();
         for (name, check) in [
             ("PostgreSQL", report.postgres.as_ref()),
-            ("Redis", Some(&report.redis)),
+            ("Redis", report.redis.as_ref()),
         ] {
             if let Some(error) = check.and_then(|c| c.error.as_ref()) {
                 why.push(format!("{name} ({error})"));

@@ -9,6 +9,9 @@
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
+# The backup image's PostgreSQL client programs: the server's major version (the db image's tag
+# in the compose files), as pg_dump refuses a newer server.
+ARG POSTGRES_MAJOR=16
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
 ARG CARGO_CHEF_VERSION=0.1.78
@@ -42,7 +45,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     && mkdir -p /out \
     && cp target/release/api target/release/webhook target/release/bot \
           target/release/worker target/release/web target/release/manage \
-          target/release/tgsim /out/
+          target/release/backup target/release/tgsim /out/
 
 # One binary on distroless cc (glibc, libgcc, CA certificates, tzdata; no shell, no package
 # manager), as the unprivileged user 65532.
@@ -113,6 +116,34 @@ COPY --from=builder /out/manage /usr/local/bin/manage
 HEALTHCHECK NONE
 ENTRYPOINT ["/usr/local/bin/manage"]
 CMD ["--help"]
+
+# Backups and restores: the binary beside PostgreSQL's own pg_dump, pg_restore and psql (from
+# the official image of the server's major version, Debian-based like the binary), as the
+# image's unprivileged postgres user (999). Its shell is there because the image has one; the
+# service never runs one.
+FROM postgres:${POSTGRES_MAJOR}-${DEBIAN_RELEASE} AS backup
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.vendor="MedSync" \
+      org.opencontainers.image.licenses="MIT OR Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="https://github.com/medsync/medsync" \
+      org.opencontainers.image.title="medsync-backup" \
+      org.opencontainers.image.description="MedSync database backups and restores"
+COPY --from=builder /out/backup /usr/local/bin/backup
+RUN install -d -o postgres -g postgres -m 0700 /backups
+USER postgres
+WORKDIR /backups
+ENV BACKUP_LISTEN_ADDR=0.0.0.0:8085 \
+    BACKUP_DIR=/backups
+EXPOSE 8085
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["/usr/local/bin/backup", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/backup"]
+CMD ["serve"]
 
 # The Telegram Bot API simulator, for end-to-end tests of the production images without
 # Telegram (never part of a deployment).

@@ -302,6 +302,7 @@ for image in api bot worker web; do
     check "$image image refuses an unset or garbage DATABASE_URL" refuses_bad_url DATABASE_URL "medsync/$image:latest"
 done
 check "manage image refuses an unset or garbage DATABASE_URL" refuses_bad_url DATABASE_URL medsync/manage:latest migrate
+check "backup image refuses an unset or garbage DATABASE_URL" refuses_bad_url DATABASE_URL medsync/backup:latest
 # The webhook reads no DATABASE_URL (it never queries PostgreSQL): its one connection is Redis.
 check "webhook image refuses an unset or garbage REDIS_URL" refuses_bad_url REDIS_URL medsync/webhook:latest
 
@@ -336,7 +337,7 @@ stream_length() {
 # Every container of SERVICES (default: all that should run) is running and healthy within 180 s.
 wait_healthy() {
     local deadline=$(( $(date +%s) + 180 )) id state bad services=("$@")
-    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker web nginx tgsim)
+    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker web backup nginx tgsim)
     while :; do
         bad=""
         for service in "${services[@]}"; do
@@ -508,12 +509,16 @@ nginx_flood() {  # 60 sign-ins at once from one address: nginx refuses those pas
 check "nginx limits sign-ins per address (429 problem document past its burst)" nginx_flood
 
 
+# --- Backups: the restore drill (e2e/backup-drill.sh).
+# shellcheck source=e2e/backup-drill.sh
+source "$root/e2e/backup-drill.sh"
+
 # Nothing personal or secret in any service's log of this whole run: no email address, no
 # password sent, no secret of the .env, no Telegram initData. (tgsim is the test's own fake
 # Telegram: its log has the bot token in request paths, as Telegram's would.)
 logs_hold_no_secrets() {
     local logs ok=0 needle
-    logs=$("${prod[@]}" logs --no-color db redis migrate api webhook bot worker web nginx 2>&1)
+    logs=$("${prod[@]}" logs --no-color db redis migrate api webhook bot worker web backup nginx 2>&1)
     log "  $(wc -l <<<"$logs") log lines searched"
     local -a needles=(
         "@clinic.example" "$patient_password" "burst password 1" "wrong password" "initData" "init_data"

@@ -1,0 +1,173 @@
+//! The backup service: logical backups of PostgreSQL (`pg_dump`, custom format) into a
+//! directory, one when it starts and then on `BACKUP_SCHEDULE`, each checksummed and written
+//! atomically, old ones pruned by the retention rules; `/readyz` fails (and the alert fires)
+//! when the newest backup is older than the schedule allows. The one-shot commands (`now`,
+//! `list`, `verify`, `restore`) live in the same binary, so a restore runs with exactly the
+//! PostgreSQL client the backups were taken with.
+
+pub mod archive;
+mod config;
+pub mod restore;
+pub mod retention;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use jiff::Timestamp;
+use medsync_platform::app::App;
+use medsync_platform::health::Readiness;
+use medsync_platform::service::Spec;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, PgTarget, Schedule};
+
+/// The backup service.
+pub const SPEC: Spec = Spec {
+    name: "backup",
+    about: "MedSync database backups: scheduled, checksummed, pruned; and their restore",
+    listen_var: "BACKUP_LISTEN_ADDR",
+    default_port: 8085,
+};
+
+/// After a failed backup, the next try comes this soon (or at the schedule, if sooner).
+const RETRY: Duration = Duration::from_secs(300);
+
+/// The newest good backup's time, shared between the schedule and the readiness check.
+#[derive(Debug, Clone, Default)]
+struct Newest(Arc<Mutex<Option<Timestamp>>>);
+
+impl Newest {
+    fn get(&self) -> Option<Timestamp> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, at: Timestamp) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(at);
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("medsync_backup_last_success_timestamp_seconds").set(at.as_second() as f64);
+    }
+
+    /// `Ok` while the newest backup is younger than `stale_after`.
+    fn check(&self, stale_after: Duration) -> Result<(), String> {
+        let Some(at) = self.get() else {
+            return Err("no backup yet".to_owned());
+        };
+        let age = Timestamp::now().duration_since(at).unsigned_abs();
+        if age <= stale_after {
+            Ok(())
+        } else {
+            Err(format!(
+                "the newest backup is {} s old (at most {} s allowed)",
+                age.as_secs(),
+                stale_after.as_secs()
+            ))
+        }
+    }
+}
+
+/// Binds the health address; the schedule starts when the app runs.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&config.dir)
+        .map_err(|e| anyhow::anyhow!("BACKUP_DIR {}: {e}", config.dir.display()))?;
+    let pool = medsync_platform::db::pool(&config.database());
+    let newest = Newest::default();
+    let stale_after = config.schedule.stale_after();
+    let check = newest.clone();
+    let readiness =
+        Readiness::postgres_only(pool).with_check("backup", move || check.check(stale_after));
+    // Bound first: that installs the metrics recorder the gauges below are recorded in.
+    let app = App::bind(&config.http, readiness, Router::new()).await?;
+    metrics::gauge!("medsync_backup_stale_after_seconds").set(stale_after.as_secs_f64());
+    let backups = archive::list(&config.dir)?;
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("medsync_backup_files").set(backups.len() as f64);
+    if let Some(last) = backups.last() {
+        newest.set(last.taken_at);
+    }
+    Ok(app.with_task("schedule", move |shutdown| {
+        schedule(config, newest, shutdown)
+    }))
+}
+
+/// A backup now, then one every interval after the newest good one; a failed one is tried
+/// again after [`RETRY`]. A backup under way when the service is asked to stop is abandoned
+/// (its partial file removed): the next start takes one.
+async fn schedule(
+    config: Config,
+    newest: Newest,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            outcome = take_and_prune(&config) => outcome,
+        };
+        wait = match outcome {
+            Ok(taken) => {
+                newest.set(taken.backup.taken_at);
+                config.schedule.0
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "backup failed");
+                config.schedule.0.min(RETRY)
+            }
+        };
+    }
+}
+
+/// Takes a backup, records it in the metrics, and prunes the directory.
+pub async fn take_and_prune(config: &Config) -> anyhow::Result<archive::Taken> {
+    let taken = match archive::take(&config.target, &config.dir).await {
+        Ok(taken) => taken,
+        Err(error) => {
+            metrics::counter!("medsync_backup_runs_total", "outcome" => "failed").increment(1);
+            return Err(error);
+        }
+    };
+    metrics::counter!("medsync_backup_runs_total", "outcome" => "ok").increment(1);
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("medsync_backup_last_size_bytes").set(taken.backup.size as f64);
+    metrics::gauge!("medsync_backup_last_duration_seconds").set(taken.seconds);
+    tracing::info!(
+        file = %taken.backup.path.display(),
+        bytes = taken.backup.size,
+        seconds = taken.seconds,
+        sha256 = taken.sha256,
+        "backup taken"
+    );
+    match prune(&config.dir, config.keep) {
+        Ok(left) => {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("medsync_backup_files").set(left as f64);
+        }
+        Err(error) => tracing::warn!(error = format!("{error:#}"), "pruning old backups failed"),
+    }
+    Ok(taken)
+}
+
+/// Deletes the backups the retention rules do not keep; returns how many are left.
+pub fn prune(dir: &Path, keep: retention::Keep) -> anyhow::Result<usize> {
+    let backups = archive::list(dir)?;
+    let times: Vec<Timestamp> = backups.iter().map(|b| b.taken_at).collect();
+    let expired = retention::expired(&times, keep);
+    for &i in &expired {
+        let backup = &backups[i];
+        std::fs::remove_file(&backup.path)?;
+        drop(std::fs::remove_file(backup.checksum_path()));
+        tracing::info!(file = %backup.path.display(), "old backup deleted");
+    }
+    Ok(backups.len() - expired.len())
+}

@@ -23,10 +23,11 @@ DEV_HTTP_PORT=${E2E_DEV_HTTP_PORT:-18000}
 TGSIM_PORT=${E2E_TGSIM_PORT:-18090}
 PROD_TGSIM_PORT=${E2E_PROD_TGSIM_PORT:-18091}
 PROD_API_PORT=${E2E_PROD_API_PORT:-18092}
+PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-18095}
 PROD_PROJECT=${E2E_PROD_PROJECT:-medsync-e2e}
 DEV_PROJECT=${E2E_DEV_PROJECT:-medsync-e2e-dev}
 WAIT_TIMEOUT=${E2E_WAIT_TIMEOUT:-900}
-export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT TGSIM_PORT
+export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT TGSIM_PORT PROMETHEUS_PORT
 # The production overlay publishes its tgsim and its api here (the dev stack uses TGSIM_PORT).
 export E2E_PROD_TGSIM_PORT=$PROD_TGSIM_PORT E2E_PROD_API_PORT=$PROD_API_PORT
 export E2E_PROD_API_PORT_LAST=$((PROD_API_PORT + 5))
@@ -38,8 +39,9 @@ work=$(mktemp -d)
 passed=0
 failed=0
 # tgsim plays Telegram for the production images (e2e/docker-compose.e2e.yml).
+# The monitoring profile too: Prometheus scrapes the stack, and the metric-name check asks it.
 prod=(docker compose -p "$PROD_PROJECT" -f docker-compose.prod.yml -f e2e/docker-compose.e2e.yml
-      --env-file "$work/.env")
+      --env-file "$work/.env" --profile monitoring)
 # --env-file: an empty one, so that a developer's own .env cannot change what is tested.
 dev=(docker compose -p "$DEV_PROJECT" -f docker-compose.yml --env-file "$work/empty.env" --profile dev)
 
@@ -337,7 +339,7 @@ stream_length() {
 # Every container of SERVICES (default: all that should run) is running and healthy within 180 s.
 wait_healthy() {
     local deadline=$(( $(date +%s) + 180 )) id state bad services=("$@")
-    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker web backup nginx tgsim)
+    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker web backup prometheus nginx tgsim)
     while :; do
         bad=""
         for service in "${services[@]}"; do
@@ -512,6 +514,11 @@ check "nginx limits sign-ins per address (429 problem document past its burst)" 
 # --- Backups: the restore drill (e2e/backup-drill.sh).
 # shellcheck source=e2e/backup-drill.sh
 source "$root/e2e/backup-drill.sh"
+
+# --- Monitoring: Prometheus (the monitoring profile) scrapes every service and evaluates every
+# alerting rule, and every metric the rules and the Grafana dashboard name is exported.
+check "Prometheus scrapes every service, evaluates every alerting rule, and every metric the rules and the dashboard name is exported" \
+    python3 "$root/scripts/check-metric-names.py" "http://127.0.0.1:$PROMETHEUS_PORT" 120
 
 # Nothing personal or secret in any service's log of this whole run: no email address, no
 # password sent, no secret of the .env, no Telegram initData. (tgsim is the test's own fake

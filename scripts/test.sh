@@ -3,7 +3,8 @@
 #
 #   1. cargo fmt --check; scripts/check-layers.py (crates depend only downwards, the domain
 #      links no web or Telegram crate, no module circle, every source file under 400 lines);
-#      scripts/check-kubernetes.sh (the manifests against the schemas and the policy)
+#      scripts/check-kubernetes.sh (the manifests against the schemas and the policy);
+#      promtool: deploy/monitoring/alerts.yml checked and unit-tested (alerts.test.yml)
 #   2. cargo clippy (every target, warnings are errors), then cargo doc (warnings are errors:
 #      a broken intra-doc link fails)
 #   3. cargo deny check bans licenses sources (deny.toml; cargo-deny is installed into
@@ -18,8 +19,10 @@
 #      deploy/swarm/stack.yml on a one-node Swarm with those images (SKIP_COMPOSE_E2E=1 skips
 #      both)
 #
-# Needs Rust, Python 3 (for schemathesis, installed from PyPI into target/) and Docker with
-# compose v2; nothing else.
+# Needs Rust, Python 3 (for schemathesis, installed from PyPI into target/), Docker with
+# compose v2, promtool (Debian: prometheus) and the PostgreSQL client programs (Debian:
+# postgresql-client; the backup service's tests run pg_dump and pg_restore, which must be at
+# least the test server's version).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +38,11 @@ python3 "$root/scripts/check-layers.py"
 
 step "Kubernetes manifests: every overlay against the schemas of two versions, and the policy"
 "$root/scripts/check-kubernetes.sh"
+
+step "alerting rules: promtool check rules, and their unit tests on synthetic series"
+command -v promtool >/dev/null || { echo "promtool is missing (Debian: apt-get install prometheus)" >&2; exit 1; }
+promtool check rules "$root/deploy/monitoring/alerts.yml"
+promtool test rules "$root/deploy/monitoring/alerts.test.yml"
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings

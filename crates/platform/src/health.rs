@@ -217,28 +217,15 @@ async fn timed(timeout: Duration, check: impl Future<Output = Result<(), String>
 
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`.
 pub fn routes(readiness: Readiness) -> Router {
-    let metrics = crate::telemetry::metrics_handle();
+    // Installs the recorder now, so what the service records from its start is kept.
+    drop(crate::telemetry::metrics_handle());
     Router::new()
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(move || {
-                let body = metrics.render();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        body,
-                    )
-                }
-            }),
-        )
+        .route("/metrics", get(metrics))
         .with_state(readiness)
 }
 
@@ -250,4 +237,41 @@ async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
         tracing::warn!(failing = ?report.failing(), "not ready");
         (StatusCode::SERVICE_UNAVAILABLE, Json(report))
     }
+}
+
+/// `GET /metrics`: what the service recorded, plus what a scrape measures now, so that alerts
+/// need nothing but Prometheus: `medsync_ready` (1 when `/readyz` would answer 200),
+/// `medsync_check_up{check}` (each dependency and own check) and the PostgreSQL pool's
+/// `medsync_db_pool_connections{state}` beside `medsync_db_pool_max_connections`.
+async fn metrics(State(readiness): State<Readiness>) -> impl IntoResponse {
+    let report = readiness.check().await;
+    let up = |ok: bool| if ok { 1.0 } else { 0.0 };
+    metrics::gauge!("medsync_ready").set(up(report.is_ready()));
+    let dependencies = [("postgres", &report.postgres), ("redis", &report.redis)];
+    for (name, check) in dependencies {
+        if let Some(check) = check {
+            metrics::gauge!("medsync_check_up", "check" => name).set(up(check.ok));
+        }
+    }
+    for (name, check) in &report.local {
+        metrics::gauge!("medsync_check_up", "check" => *name).set(up(check.ok));
+    }
+    if let Some(pool) = &readiness.postgres {
+        let (size, idle) = (
+            pool.size(),
+            u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        );
+        let max = pool.options().get_max_connections();
+        metrics::gauge!("medsync_db_pool_connections", "state" => "in_use")
+            .set(f64::from(size.saturating_sub(idle)));
+        metrics::gauge!("medsync_db_pool_connections", "state" => "idle").set(f64::from(idle));
+        metrics::gauge!("medsync_db_pool_max_connections").set(f64::from(max));
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::metrics_handle().render(),
+    )
 }

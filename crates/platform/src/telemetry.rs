@@ -64,6 +64,8 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Records the service's name and version as `medsync_build_info{service,version} 1`.
 pub fn record_build_info(service: &'static str) {
+    // The recorder first: a gauge set before it is installed would be lost.
+    drop(metrics_handle());
     metrics::gauge!(
         "medsync_build_info",
         "service" => service,

@@ -86,6 +86,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     // Bound first: that installs the metrics recorder the gauges below are recorded in.
     let app = App::bind(&config.http, readiness, Router::new()).await?;
     metrics::gauge!("medsync_backup_stale_after_seconds").set(stale_after.as_secs_f64());
+    for outcome in ["ok", "failed"] {
+        metrics::counter!("medsync_backup_runs_total", "outcome" => outcome).increment(0);
+    }
     let backups = archive::list(&config.dir)?;
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!("medsync_backup_files").set(backups.len() as f64);

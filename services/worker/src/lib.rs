@@ -117,7 +117,8 @@ async fn clean_up(
     }
 }
 
-/// Publishes `medsync_jobs{status}` every `interval` until shutdown. A failed measurement is
+/// Publishes `medsync_jobs{status}` and `medsync_jobs_oldest_due_seconds` every `interval`
+/// until shutdown. A failed measurement is
 /// logged and retried at the next tick: the database may be restarting.
 async fn queue_stats(
     db: PgPool,
@@ -139,6 +140,10 @@ async fn queue_stats(
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot measure the job queue"),
+        }
+        match jobs::oldest_due_seconds(&db).await {
+            Ok(seconds) => metrics::gauge!("medsync_jobs_oldest_due_seconds").set(seconds),
+            Err(error) => tracing::warn!(%error, "cannot measure the job queue's lag"),
         }
     }
 }

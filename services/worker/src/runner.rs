@@ -67,9 +67,15 @@ impl Lanes {
         }
     }
 
-    /// Ready when every lane is running.
+    /// Ready when every lane is running. Also publishes `medsync_worker_lanes{state}` (live
+    /// and wanted), as it is asked at every scrape of `/metrics`.
     pub fn check(&self) -> Result<(), String> {
         let live = self.live.load(Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss)]
+        {
+            metrics::gauge!("medsync_worker_lanes", "state" => "live").set(live as f64);
+            metrics::gauge!("medsync_worker_lanes", "state" => "wanted").set(self.wanted as f64);
+        }
         if live >= self.wanted {
             Ok(())
         } else {
@@ -102,6 +108,18 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let wake = Arc::new(Notify::new());
+    // Every counter of every kind exported from the start, at 0: a dashboard or an alert rule
+    // that names one finds it before the first failure, and `increase()` sees that failure.
+    for kind in medsync_domain::jobs::KINDS {
+        for counter in [
+            "medsync_jobs_started_total",
+            "medsync_jobs_succeeded_total",
+            "medsync_jobs_failed_total",
+            "medsync_jobs_dead_total",
+        ] {
+            metrics::counter!(counter, "kind" => kind).increment(0);
+        }
+    }
     tracing::info!(
         worker = settings.worker_id,
         concurrency = settings.concurrency,

@@ -57,6 +57,14 @@ pub struct ReminderPayload {
     pub minutes_before: i64,
 }
 
+/// Every kind's `kind` column value.
+pub const KINDS: [&str; 4] = [
+    "booking.confirmation",
+    "booking.reminder",
+    "booking.cancellation",
+    "system.noop",
+];
+
 impl Job {
     /// The `kind` column's value.
     pub fn kind(&self) -> &'static str {
@@ -109,6 +117,30 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_lists_every_kind() {
+        let payload = BookingPayload {
+            v: 1,
+            booking_id: Uuid::nil(),
+        };
+        let jobs = [
+            Job::BookingConfirmation(payload),
+            Job::BookingReminder(ReminderPayload {
+                v: 1,
+                booking_id: Uuid::nil(),
+                minutes_before: 60,
+            }),
+            Job::BookingCancellation(payload),
+            Job::Noop(NoopPayload {
+                v: 1,
+                sleep_ms: 0,
+                panic: false,
+            }),
+        ];
+        let kinds: Vec<&str> = jobs.iter().map(Job::kind).collect();
+        assert_eq!(kinds, KINDS);
+    }
 
     #[test]
     fn payloads_are_stored_without_the_kind_and_carry_their_version() {

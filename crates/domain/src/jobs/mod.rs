@@ -134,6 +134,17 @@ pub async fn count_by_status(
         .collect())
 }
 
+/// How long the oldest due job has waited to be claimed, in seconds (0 when none is due): the
+/// queue's lag, which grows when the workers are down or cannot keep up.
+pub async fn oldest_due_seconds(db: impl PgExecutor<'_>) -> Result<f64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(extract(epoch FROM now() - min(run_at))::float8, 0)
+         FROM jobs WHERE status = 'queued' AND run_at <= now()",
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// Deletes succeeded jobs finished more than `retention` ago (the daily clean-up). Dead jobs
 /// are kept: they need a person's attention.
 pub async fn purge_succeeded(

@@ -46,6 +46,23 @@ async fn the_worker_is_ready_and_publishes_the_queue_depth(
         metrics.contains("medsync_jobs{status=\"dead\"} 0"),
         "{metrics}"
     );
+    // What the alert rules watch (values aside: the recorder is shared by the tests of this
+    // process, which run side by side): readiness and its checks, the pool, the lanes, the
+    // queue's lag, and every job counter from the start.
+    for name in [
+        "medsync_ready ",
+        "medsync_check_up{check=\"postgres\"}",
+        "medsync_check_up{check=\"lanes\"}",
+        "medsync_db_pool_connections{state=\"in_use\"}",
+        "medsync_db_pool_max_connections ",
+        "medsync_worker_lanes{state=\"live\"}",
+        "medsync_worker_lanes{state=\"wanted\"}",
+        "medsync_jobs_oldest_due_seconds ",
+        "medsync_jobs_dead_total{kind=\"booking.reminder\"}",
+        "medsync_jobs_failed_total{kind=\"booking.confirmation\"}",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
     app.stop().await.unwrap();
 }
 

@@ -37,6 +37,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import os
 import ssl
 import sys
 import time
@@ -85,6 +86,12 @@ def sign_in(base, email, password):
     return expect("login", status, body, 200)["access_token"]
 
 
+def request_id():
+    """An X-Request-Id header when E2E_REQUEST_ID is set: the test then follows it in the logs."""
+    value = os.environ.get("E2E_REQUEST_ID")
+    return {"x-request-id": value} if value else {}
+
+
 def book(base, email, password):
     status, body = call(
         "POST",
@@ -107,7 +114,7 @@ def book(base, email, password):
                 f"{base}/api/v1/bookings",
                 {"doctor_id": doctor["id"], "starts_at": slots[0]["starts_at"]},
                 token,
-                {"idempotency-key": f"e2e-{email}"},
+                {"idempotency-key": f"e2e-{email}", **request_id()},
             )
             print(expect("book", status, body, 201, 200)["id"])
             return
@@ -135,7 +142,7 @@ def webhook(base, secret):
         "POST",
         f"{base}/telegram/webhook",
         update,
-        headers={"x-telegram-bot-api-secret-token": secret},
+        headers={"x-telegram-bot-api-secret-token": secret, **request_id()},
     )
     expect("webhook", status, body, 200)
 

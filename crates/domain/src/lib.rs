@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bookings;
 pub mod catalog;
 pub mod clock;
+pub mod correlation;
 pub mod idempotency;
 pub mod jobs;
 pub mod password;

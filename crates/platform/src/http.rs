@@ -45,6 +45,7 @@ pub fn client_ip(parts: &Parts, trust_proxy: bool) -> IpAddr {
 pub fn layered(router: Router, config: &HttpConfig) -> Router {
     router
         .layer(axum::middleware::from_fn(record_metrics))
+        .layer(axum::middleware::from_fn(with_request_id))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
@@ -89,6 +90,20 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         axum::http::HeaderValue::from_static("application/problem+json"),
     );
     response
+}
+
+/// Runs the handler with the request's id as the current one ([`medsync_domain::correlation`]):
+/// the jobs it enqueues carry it to the worker's logs.
+async fn with_request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match id {
+        Some(id) => medsync_domain::correlation::scope(id, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 /// `http_requests_total` and `http_request_duration_seconds`, labelled by the route pattern

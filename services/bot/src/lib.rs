@@ -67,6 +67,12 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         .readiness()
         .with_check("telegram", move || token.check());
     let app = App::bind(&config.base.http, readiness, Router::new()).await?;
+    // Exported from the start at 0 (the recorder exists once bound): the dashboard's rate of
+    // handled updates is 0, not absent, after a restart.
+    for outcome in ["handled", "dropped"] {
+        metrics::counter!("medsync_bot_updates_total", "outcome" => outcome).increment(0);
+    }
+    metrics::counter!("medsync_bot_bookings_total").increment(0);
     let mut consumer = StreamConsumer::new(
         infra.redis.clone(),
         infra.redis.keys().telegram_updates(),

@@ -236,7 +236,16 @@ impl StreamConsumer {
                     .await?;
                 continue;
             }
-            match handle(update.clone()).await {
+            // Handled under the id of the webhook request that brought it (older entries have
+            // none: the update's own id then).
+            let request_id: Option<String> = entry.get("request_id");
+            let request_id = request_id
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| format!("stream-{}", entry.id));
+            let handled =
+                medsync_domain::correlation::scope(request_id, Box::pin(handle(update.clone())))
+                    .await;
+            match handled {
                 Ok(()) => self.ack(&entry.id).await?,
                 Err(error) if deliveries >= self.max_attempts => {
                     self.dead

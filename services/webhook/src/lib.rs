@@ -94,7 +94,7 @@ static HAND_OFF: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-            redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'update', ARGV[1])
+            redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'update', ARGV[1], 'request_id', ARGV[4])
             return 1
         end
         return 0
@@ -133,6 +133,12 @@ async fn receive(State(intake): State<Intake>, headers: HeaderMap, body: Bytes) 
             "expected a JSON Telegram update with an update_id",
         );
     };
+    // The request's id travels with the update: the bot handles it, and enqueues its jobs,
+    // under the same id (medsync_domain::correlation).
+    let request_id = headers
+        .get(medsync_platform::http::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let mut conn = intake.redis.conn.clone();
     let added: Result<i64, _> = HAND_OFF
         .key(seen_key(&intake.redis, update_id))
@@ -140,6 +146,7 @@ async fn receive(State(intake): State<Intake>, headers: HeaderMap, body: Bytes) 
         .arg(body.as_ref())
         .arg(SEEN_TTL_SECONDS)
         .arg(intake.maxlen)
+        .arg(request_id)
         .invoke_async(&mut conn)
         .await;
     match added {

@@ -201,7 +201,10 @@ impl Handlers {
                 continue;
             }
             match send(bot, &self.token, chat, text).await {
-                Ok(Sent::All) => jobs::record_sent(&self.db, job.id, chat).await?,
+                Ok(Sent::All) => {
+                    tracing::info!(recipient = who, "message sent");
+                    jobs::record_sent(&self.db, job.id, chat).await?;
+                }
                 Ok(Sent::Refused(why)) => notes.push(format!("{who}: {why}")),
                 Err(outcome) => return Ok(outcome),
             }

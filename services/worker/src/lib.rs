@@ -6,6 +6,7 @@
 
 mod config;
 pub mod handlers;
+mod lanes;
 pub mod runner;
 
 use std::sync::Arc;

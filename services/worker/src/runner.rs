@@ -19,8 +19,8 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 use medsync_domain::jobs::{self, Claimed, JobStatus};
 use sqlx::PgPool;
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::handlers::{Handlers, Outcome};
+pub use crate::lanes::Lanes;
 
 /// How the loop behaves.
 #[derive(Debug, Clone)]
@@ -49,53 +50,6 @@ pub struct Settings {
     pub poll: Duration,
     /// How long running jobs may take to finish after shutdown begins.
     pub drain: Duration,
-}
-
-/// How many lanes are running, of how many there should be: the worker's `/readyz` check.
-#[derive(Debug, Clone)]
-pub struct Lanes {
-    live: Arc<AtomicUsize>,
-    wanted: usize,
-}
-
-impl Lanes {
-    /// Lanes for a worker running `wanted` at once (none live yet).
-    pub fn new(wanted: usize) -> Self {
-        Self {
-            live: Arc::new(AtomicUsize::new(0)),
-            wanted,
-        }
-    }
-
-    /// Ready when every lane is running. Also publishes `medsync_worker_lanes{state}` (live
-    /// and wanted), as it is asked at every scrape of `/metrics`.
-    pub fn check(&self) -> Result<(), String> {
-        let live = self.live.load(Ordering::Relaxed);
-        #[allow(clippy::cast_precision_loss)]
-        {
-            metrics::gauge!("medsync_worker_lanes", "state" => "live").set(live as f64);
-            metrics::gauge!("medsync_worker_lanes", "state" => "wanted").set(self.wanted as f64);
-        }
-        if live >= self.wanted {
-            Ok(())
-        } else {
-            Err(format!("{live} of {} job lanes running", self.wanted))
-        }
-    }
-
-    /// Counts a lane as live until the guard is dropped (the lane ended, however).
-    fn enter(&self) -> LaneGuard {
-        self.live.fetch_add(1, Ordering::Relaxed);
-        LaneGuard(self.live.clone())
-    }
-}
-
-struct LaneGuard(Arc<AtomicUsize>);
-
-impl Drop for LaneGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// Runs jobs until `shutdown`.
@@ -284,7 +238,15 @@ async fn run_one(db: &PgPool, handlers: &Arc<Handlers>, settings: &Settings, job
         .max(0.0);
     metrics::histogram!("medsync_job_lag_seconds", "kind" => kind.clone()).record(lag);
     metrics::counter!("medsync_jobs_started_total", "kind" => kind.clone()).increment(1);
-    let span = tracing::info_span!("job", id = %job.id, kind = %kind, attempt = job.attempts);
+    // The request that enqueued the job names its span, so its lines (and its handler's: the
+    // messages sent) are found by the same id as the request's.
+    let span = tracing::info_span!(
+        "job",
+        id = %job.id,
+        kind = %kind,
+        attempt = job.attempts,
+        request_id = job.request_id.as_deref().unwrap_or("-"),
+    );
     let started = Instant::now();
 
     // Renew the lease while the job runs, so a slow job is not taken by another worker. The
@@ -292,8 +254,9 @@ async fn run_one(db: &PgPool, handlers: &Arc<Handlers>, settings: &Settings, job
     // task is aborted with the lane (shutdown).
     let outcome = {
         let (handlers, claimed) = (handlers.clone(), job.clone());
-        let work =
-            AbortOnDropHandle::new(tokio::spawn(async move { handlers.run(&claimed).await }));
+        let work = AbortOnDropHandle::new(tokio::spawn(
+            async move { handlers.run(&claimed).await }.instrument(span.clone()),
+        ));
         let work = async {
             match work.await {
                 Ok(outcome) => outcome,

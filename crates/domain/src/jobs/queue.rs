@@ -33,6 +33,8 @@ pub struct Claimed {
     pub run_at: Timestamp,
     /// Chats already reached by an earlier attempt.
     pub sent_to: Vec<i64>,
+    /// The request that enqueued it ([`crate::correlation`]), if any.
+    pub request_id: Option<String>,
 }
 
 /// The claim statement: up to `$3` jobs — first running ones whose lease expired (their worker
@@ -75,7 +77,8 @@ pub const CLAIM_SQL: &str = "WITH expired AS (
         started_at = CASE WHEN next.exhausted THEN j.started_at ELSE now() END,
         updated_at = now()
     FROM next WHERE j.id = next.id
-    RETURNING j.id, j.kind, j.payload, j.status, j.attempts, j.max_attempts, j.run_at, j.sent_to";
+    RETURNING j.id, j.kind, j.payload, j.status, j.attempts, j.max_attempts, j.run_at, j.sent_to,
+        j.request_id";
 
 /// The completion statement (`$1` job, `$2` worker, `$3` note).
 pub const COMPLETE_SQL: &str = "UPDATE jobs

@@ -22,6 +22,7 @@ mod steps;
 mod visits;
 
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use medsync_domain::bookings::BookingRules;
 use medsync_telegram::{TokenHealth, classify};
@@ -141,8 +142,22 @@ impl Conversation {
         }
     }
 
-    /// Handles one update, once: an update handled before is skipped.
+    /// Handles one update, once: an update handled before is skipped. Its log lines carry the
+    /// request id it came with (the webhook's), or `tg-<update_id>` when polling; so do the
+    /// jobs it enqueues.
     pub async fn handle(&self, update: Update) -> anyhow::Result<()> {
+        let update_id = update.id.0;
+        let request_id =
+            medsync_domain::correlation::current().unwrap_or_else(|| format!("tg-{update_id}"));
+        let span = tracing::info_span!("update", request_id = %request_id, update_id);
+        // Boxed: the dialogue's future is large, and nesting it in two more wrappers on the
+        // stack overflows a test thread's in a debug build.
+        medsync_domain::correlation::scope(request_id, Box::pin(self.handle_once(update)))
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_once(&self, update: Update) -> anyhow::Result<()> {
         let update_id = update.id.0;
         let Some(chat) = update.chat().filter(|c| is_private(c)).map(|c| c.id) else {
             tracing::debug!(update_id, "not a private chat's message or button; ignored");
@@ -159,6 +174,7 @@ impl Conversation {
         released?;
         self.store.mark_handled(update_id).await?;
         metrics::counter!("medsync_bot_updates_total", "outcome" => "handled").increment(1);
+        tracing::info!("update handled");
         Ok(())
     }
 

@@ -301,3 +301,37 @@ async fn cancelling_drops_the_reminders_and_sends_a_notice(p: PgPoolOptions, o: 
     // The slot is free again.
     assert!(api.slots(doctor, 3, 4).await.contains(&slot));
 }
+
+/// The request's id is stored with every job the booking enqueued, so the worker's log lines
+/// for them are found by the same id (`grep <id>` over the stack's logs).
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
+async fn the_jobs_of_a_booking_carry_its_request_id(p: PgPoolOptions, o: PgConnectOptions) {
+    let api = spawn(p, o).await;
+    let admin = api.admin().await;
+    let (doctor, _) = api.doctor(token(&admin), "Dr. Trace").await;
+    let patient = api.patient("traced@clinic.example").await;
+    let slot = api.slots(doctor, 3, 4).await.remove(0);
+
+    let booked = api
+        .send(
+            api.client
+                .post(format!("{}/api/v1/bookings", api.app.url))
+                .bearer_auth(token(&patient))
+                .header("x-request-id", "trace-me-42")
+                .json(&json!({"doctor_id": doctor, "starts_at": slot})),
+        )
+        .await;
+
+    assert_eq!(booked.status, 201, "{booked:?}");
+    let ids: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT request_id FROM jobs WHERE booking_id = $1")
+            .bind(booked.body["id"].as_str().unwrap().parse::<Uuid>().unwrap())
+            .fetch_all(&api.db)
+            .await
+            .unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.iter().all(|id| id.as_deref() == Some("trace-me-42")),
+        "{ids:?}"
+    );
+}

@@ -72,6 +72,22 @@ async fn the_same_conversation_in_webhook_mode_through_the_redis_stream(
         .await,
         1
     );
+    // The webhook request that brought the "Confirm" press gave it its id (generated: tgsim
+    // sends none), the stream carried it, and the booking's jobs are stored under it.
+    let ids: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT j.request_id FROM jobs j JOIN bookings b ON b.id = j.booking_id
+         WHERE b.source = 'telegram'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(!ids.is_empty());
+    let first = ids[0].clone().unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(&first).is_ok(), "{ids:?}");
+    assert!(
+        ids.iter().all(|id| id.as_deref() == Some(first.as_str())),
+        "{ids:?}"
+    );
 
     // Every entry was acknowledged after handling: nothing pending in the group.
     let mut conn = redis.conn.clone();

@@ -1,6 +1,7 @@
 # MedSync — one Dockerfile for every service.
 #
-#   docker build --target api     -t medsync/api .      # likewise: webhook, bot, worker, web, manage
+#   docker build --target api     -t medsync/api .      # likewise: webhook, bot, worker, web,
+#                                                         # manage, backup, docs
 #   docker build --target dev     -t medsync/dev .      # development image (hot reload)
 #
 # Stages: chef (toolchain + cargo-chef) → planner (dependency recipe) → builder (dependencies
@@ -155,6 +156,31 @@ ENV TGSIM_LISTEN_ADDR=0.0.0.0:8090
 EXPOSE 8090
 HEALTHCHECK --interval=5s --timeout=5s --retries=3 CMD ["/usr/local/bin/tgsim", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/tgsim"]
+
+# The handbook (docs/, an mdBook): mdBook installed by cargo in a layer of its own (cached), the
+# book built into static pages, served by busybox's httpd as user 65534 behind nginx at /docs/.
+# The docs-tools stage is also the dev profile's `docs` service (mdbook serve, live reload).
+FROM chef AS docs-tools
+ARG MDBOOK_VERSION=0.5.4
+RUN cargo install mdbook --locked --version "${MDBOOK_VERSION}" \
+    && rm -rf "${CARGO_HOME}/registry"
+EXPOSE 8086
+
+FROM docs-tools AS docs-build
+COPY docs /app/docs
+RUN mdbook build /app/docs --dest-dir /book
+
+FROM busybox:1.37 AS docs
+LABEL org.opencontainers.image.vendor="MedSync" \
+      org.opencontainers.image.licenses="MIT OR Apache-2.0" \
+      org.opencontainers.image.title="medsync-docs" \
+      org.opencontainers.image.description="The MedSync handbook, as static pages" \
+      org.opencontainers.image.source="https://github.com/medsync/medsync"
+COPY --from=docs-build /book /www
+USER 65534:65534
+EXPOSE 8086
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8086/"]
+ENTRYPOINT ["httpd", "-f", "-v", "-p", "8086", "-h", "/www"]
 
 # ---------------------------------------------------------------------------------------------
 # Development: the source is bind-mounted at /app; dependencies are compiled here, once, into

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-backup.sh — how long a backup and a restore take at a clinic group's size: the
-# recovery point and recovery time docs/OPERATIONS.md promises, measured.
+# recovery point and recovery time docs/backups.md promises, measured.
 #
 #   a scratch database bench_backup_<random> with the schema (`manage migrate`) and
 #   BENCH_BOOKINGS bookings (default 1,000,000: 500 doctors, 200,000 patients, 10 % cancelled,

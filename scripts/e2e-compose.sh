@@ -24,10 +24,11 @@ TGSIM_PORT=${E2E_TGSIM_PORT:-18090}
 PROD_TGSIM_PORT=${E2E_PROD_TGSIM_PORT:-18091}
 PROD_API_PORT=${E2E_PROD_API_PORT:-18092}
 PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-18095}
+DOCS_PORT=${E2E_DOCS_PORT:-18096}
 PROD_PROJECT=${E2E_PROD_PROJECT:-medsync-e2e}
 DEV_PROJECT=${E2E_DEV_PROJECT:-medsync-e2e-dev}
 WAIT_TIMEOUT=${E2E_WAIT_TIMEOUT:-900}
-export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT TGSIM_PORT PROMETHEUS_PORT
+export HTTP_PORT HTTPS_PORT DEV_HTTP_PORT TGSIM_PORT PROMETHEUS_PORT DOCS_PORT
 # The production overlay publishes its tgsim and its api here (the dev stack uses TGSIM_PORT).
 export E2E_PROD_TGSIM_PORT=$PROD_TGSIM_PORT E2E_PROD_API_PORT=$PROD_API_PORT
 export E2E_PROD_API_PORT_LAST=$((PROD_API_PORT + 5))
@@ -236,6 +237,10 @@ check "/_status/* with a wrong token is 401" status_is "$https/_status/api/metri
     -H "Authorization: Bearer not-the-token"
 # The web app through nginx: its own CSP (framed by Telegram Web only, not nginx's "DENY").
 check "GET /app/ over HTTPS through nginx: the web app's home page" body_contains "$https/app/" '<h1>Book a visit</h1>' -k
+check "GET /docs/ over HTTPS through nginx: the handbook, with its backup and monitoring chapters" \
+    body_contains "$https/docs/" 'href="backups.html"' -k
+check "GET /docs/configuration.html through nginx: the configuration reference" \
+    body_contains "$https/docs/configuration.html" 'BACKUP_SCHEDULE' -k
 web_headers() {
     local headers
     headers=$(curl -sk -D - -o /dev/null --max-time 10 "$https/app/" | tr -d '\r')
@@ -343,7 +348,7 @@ stream_length() {
 # Every container of SERVICES (default: all that should run) is running and healthy within 180 s.
 wait_healthy() {
     local deadline=$(( $(date +%s) + 180 )) id state bad services=("$@")
-    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker web backup prometheus nginx tgsim)
+    [[ ${#services[@]} -gt 0 ]] || services=(db redis api webhook bot worker web backup docs prometheus nginx tgsim)
     while :; do
         bad=""
         for service in "${services[@]}"; do
@@ -601,6 +606,9 @@ for service in api webhook bot worker web; do
     check "dev $service /readyz through nginx" body_contains "$http/_status/$service/readyz" '"status":"ready"'
 done
 check "GET /app/ through the dev nginx: the web app's home page" body_contains "$http/app/" '<h1>Book a visit</h1>'
+check "the handbook in development: mdbook serve on DOCS_PORT and through the dev nginx at /docs/" \
+    bash -c 'curl -sf "$1" | grep -q "MedSync handbook" && curl -sf "$2" | grep -q "MedSync handbook"' _ \
+        "http://127.0.0.1:$DOCS_PORT/" "$http/docs/"
 # A doctor account for the agenda page: registered in the web app, made a doctor's by SQL.
 dev_doctor=e2e-doctor@example.com
 curl -s -o /dev/null -X POST -H "Origin: $http" --data-urlencode "email=$dev_doctor" \

@@ -4,7 +4,10 @@
 #   1. cargo fmt --check; scripts/check-layers.py (crates depend only downwards, the domain
 #      links no web or Telegram crate, no module circle, every source file under 400 lines);
 #      scripts/check-kubernetes.sh (the manifests against the schemas and the policy);
-#      promtool: deploy/monitoring/alerts.yml checked and unit-tested (alerts.test.yml)
+#      promtool: deploy/monitoring/alerts.yml checked and unit-tested (alerts.test.yml); the
+#      handbook (docs/, mdBook; installed into target/tools on first use): the configuration
+#      reference generated from .env.template is current, every link and every command block's
+#      script and manage/backup subcommand exists (scripts/check-book.py), and it builds clean
 #   2. cargo clippy (every target, warnings are errors), then cargo doc (warnings are errors:
 #      a broken intra-doc link fails)
 #   3. cargo deny check bans licenses sources (deny.toml; cargo-deny is installed into
@@ -43,6 +46,23 @@ step "alerting rules: promtool check rules, and their unit tests on synthetic se
 command -v promtool >/dev/null || { echo "promtool is missing (Debian: apt-get install prometheus)" >&2; exit 1; }
 promtool check rules "$root/deploy/monitoring/alerts.yml"
 promtool test rules "$root/deploy/monitoring/alerts.test.yml"
+
+step "the handbook: the configuration reference is current, links and commands resolve, mdbook builds without a warning"
+python3 "$root/scripts/config-reference.py" --check
+python3 "$root/scripts/check-book.py"
+MDBOOK_VERSION=0.5.4
+if ! mdbook --version 2>/dev/null | grep -qF "$MDBOOK_VERSION"; then
+    export PATH=$root/target/tools/bin:$PATH
+    if ! mdbook --version 2>/dev/null | grep -qF "$MDBOOK_VERSION"; then
+        cargo install --locked --quiet --root "$root/target/tools" mdbook --version "$MDBOOK_VERSION"
+    fi
+fi
+mkdir -p "$root/target"
+mdbook build "$root/docs" 2>&1 | tee "$root/target/mdbook.log"
+if grep -qE '(WARN|ERROR)' "$root/target/mdbook.log"; then
+    echo "mdbook printed a warning or an error (above)" >&2
+    exit 1
+fi
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings

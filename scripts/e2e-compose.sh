@@ -475,6 +475,38 @@ loop_booked_once() {
 check "every booking of the load was made once (nginx's retries replayed, not repeated)" loop_booked_once
 check "after the rolling update and the SIGKILL: every service healthy" wait_healthy
 
+# --- One request followed across the services by its id (X-Request-Id, kept by nginx): a
+# booking through the api to the worker's job, and a Telegram update through the webhook to
+# the bot's handling of it. `grep <id>` over the stack's logs finds each step.
+trace_id=e2e-trace-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+E2E_REQUEST_ID=$trace_id "${client[@]}" "$https" book "traced-$trace_id@clinic.example" "$patient_password" >/dev/null ||
+    log "  the traced booking failed"
+# An update of its own (a fresh update_id, so the webhook's de-duplication lets it through) from
+# the chat tgsim already knows.
+update=$(printf '{"update_id": %d, "message": {"message_id": 1, "date": %d, "text": "/help", "chat": {"id": 4242, "type": "private", "first_name": "E2E"}, "from": {"id": 4242, "is_bot": false, "first_name": "E2E"}}}' \
+    "$(( 700000000 + RANDOM * 1000 + RANDOM % 1000 ))" "$(date +%s)")
+printf '%s' "$update" | E2E_REQUEST_ID="$trace_id-bot" "${client[@]}" "$https" webhook "$webhook_secret" ||
+    log "  the traced update was refused"
+followed() {  # ID SERVICE:TEXT...: within 60 s, each SERVICE has a log line with ID and TEXT
+    local id=$1 deadline=$(( $(date +%s) + 60 )) missing pair lines
+    shift
+    while :; do
+        missing=""
+        for pair in "$@"; do
+            lines=$("${prod[@]}" logs --no-color "${pair%%:*}" 2>/dev/null | grep -F -- "$id" | grep -cF -- "${pair#*:}" || true)
+            [[ $lines -gt 0 ]] || missing+=" ${pair%%:*}(${pair#*:})"
+        done
+        [[ -z $missing ]] && break
+        [[ $(date +%s) -lt $deadline ]] || { log "  no line with $id in:$missing"; return 1; }
+        sleep 2
+    done
+    log "  $id: $("${prod[@]}" logs --no-color 2>/dev/null | grep -cF -- "$id") log lines across the stack"
+}
+check "grep <request id> finds the booking's request in the api and its job in the worker's log" \
+    followed "$trace_id" 'api:"request_id":"'"$trace_id"'"' 'worker:job done'
+check "grep <request id> finds the Telegram update at the webhook and its handling in the bot's log" \
+    followed "$trace_id-bot" 'webhook:"request_id":"'"$trace_id-bot"'"' 'bot:update handled'
+
 # --- A sign-in storm against the api itself, under its production limits (256 MiB, 1 CPU):
 # 200 registrations and 200 sign-ins at once, each from its own address (X-Real-IP, trusted
 # in production because nginx sets it), so the per-address limits let them all reach the
@@ -519,35 +551,6 @@ nginx_flood() {  # 60 sign-ins at once from one address: nginx refuses those pas
 }
 check "nginx limits sign-ins per address (429 problem document past its burst)" nginx_flood
 
-
-# --- One request followed across the services by its id (X-Request-Id, kept by nginx): a
-# booking through the api to the worker's job, and a Telegram update through the webhook to
-# the bot's handling of it. `grep <id>` over the stack's logs finds each step.
-trace_id=e2e-trace-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-E2E_REQUEST_ID=$trace_id "${client[@]}" "$https" book "traced-$trace_id@clinic.example" "$patient_password" >/dev/null ||
-    log "  the traced booking failed"
-update=$("${client[@]}" tgsim-send "$tgsim" "$bot_token" 4243 /help) || update=""
-printf '%s' "$update" | E2E_REQUEST_ID="$trace_id-bot" "${client[@]}" "$https" webhook "$webhook_secret" ||
-    log "  the traced update was refused"
-followed() {  # ID SERVICE:TEXT...: within 60 s, each SERVICE has a log line with ID and TEXT
-    local id=$1 deadline=$(( $(date +%s) + 60 )) missing pair lines
-    shift
-    while :; do
-        missing=""
-        for pair in "$@"; do
-            lines=$("${prod[@]}" logs --no-color "${pair%%:*}" 2>/dev/null | grep -F -- "$id" | grep -cF -- "${pair#*:}" || true)
-            [[ $lines -gt 0 ]] || missing+=" ${pair%%:*}(${pair#*:})"
-        done
-        [[ -z $missing ]] && break
-        [[ $(date +%s) -lt $deadline ]] || { log "  no line with $id in:$missing"; return 1; }
-        sleep 2
-    done
-    log "  $id: $("${prod[@]}" logs --no-color 2>/dev/null | grep -cF -- "$id") log lines across the stack"
-}
-check "grep <request id> finds the booking's request in the api and its job in the worker's log" \
-    followed "$trace_id" 'api:"request_id":"'"$trace_id"'"' 'worker:job done'
-check "grep <request id> finds the Telegram update at the webhook and its handling in the bot's log" \
-    followed "$trace_id-bot" 'webhook:"request_id":"'"$trace_id-bot"'"' 'bot:update handled'
 
 # --- Backups: the restore drill (e2e/backup-drill.sh).
 # shellcheck source=e2e/backup-drill.sh

@@ -52,6 +52,22 @@ pub async fn clinic(pool: &PgPool) {
     .unwrap();
 }
 
+/// A test database holding [`clinic`], a scratch directory, the service's configuration for
+/// them, and a backup of it taken there.
+pub async fn backed_up_clinic(
+    options: &PgConnectOptions,
+) -> (PgPool, Scratch, Config, medsync_backup::archive::Taken) {
+    let pool = PgPoolOptions::new()
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    clinic(&pool).await;
+    let dir = Scratch::new();
+    let config = config(options, &dir.0, &[]);
+    let taken = medsync_backup::take_and_prune(&config).await.unwrap();
+    (pool, dir, config, taken)
+}
+
 /// Counts and a checksum of every row that matters, in a stable order.
 pub async fn fingerprint(pool: &PgPool) -> Vec<String> {
     let mut rows = Vec::new();

@@ -5,7 +5,9 @@ use medsync_backup::{archive, restore};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::{Scratch, clinic, config, drop_database, empty_database, fingerprint};
+use super::{
+    Scratch, backed_up_clinic, clinic, config, drop_database, empty_database, fingerprint,
+};
 
 #[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn a_backup_restores_into_an_empty_database_with_the_same_rows(
@@ -79,14 +81,7 @@ async fn a_database_with_tables_is_replaced_only_with_force(
     _: PgPoolOptions,
     options: PgConnectOptions,
 ) {
-    let pool = PgPoolOptions::new()
-        .connect_with(options.clone())
-        .await
-        .unwrap();
-    clinic(&pool).await;
-    let dir = Scratch::new();
-    let config = config(&options, &dir.0, &[]);
-    let taken = medsync_backup::take_and_prune(&config).await.unwrap();
+    let (pool, _dir, config, taken) = backed_up_clinic(&options).await;
     let at_backup = fingerprint(&pool).await;
     // Changes after the backup: a restore with --force takes them back.
     sqlx::query("DELETE FROM jobs")
@@ -140,14 +135,7 @@ async fn a_damaged_backup_is_refused_and_changes_nothing(
     _: PgPoolOptions,
     options: PgConnectOptions,
 ) {
-    let pool = PgPoolOptions::new()
-        .connect_with(options.clone())
-        .await
-        .unwrap();
-    clinic(&pool).await;
-    let dir = Scratch::new();
-    let config = config(&options, &dir.0, &[]);
-    let taken = medsync_backup::take_and_prune(&config).await.unwrap();
+    let (pool, dir, config, taken) = backed_up_clinic(&options).await;
     let bytes = std::fs::read(&taken.backup.path).unwrap();
 
     let corrupted = dir.0.join("corrupted.dump");

@@ -7,8 +7,13 @@
 //! It is a task-local value set around a request's or an update's handler ([`scope`]), not a
 //! parameter of every domain function: the domain reads it in one place ([`current`], when it
 //! enqueues a job) and nothing else depends on it. A task spawned inside does not inherit it.
+//!
+//! When the process exports OpenTelemetry traces, its telemetry also installs a
+//! [`set_trace_source`]: the current span's W3C `traceparent`, stored with the job beside the
+//! request id so the worker's span continues the same trace. The domain only stores the text.
 
 use std::future::Future;
+use std::sync::OnceLock;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -33,6 +38,23 @@ pub async fn scope<F: Future>(id: String, work: F) -> F::Output {
 /// The current request id, inside [`scope`].
 pub fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Where the current trace context comes from: set once by a process that exports traces.
+static TRACE_SOURCE: OnceLock<fn() -> Option<String>> = OnceLock::new();
+
+/// Installs `source`, which returns the current span's W3C `traceparent` (the first call
+/// wins; the others are ignored).
+pub fn set_trace_source(source: fn() -> Option<String>) {
+    let _already_set = TRACE_SOURCE.set(source);
+}
+
+/// The current trace context, as a W3C `traceparent`, when traces are exported.
+pub fn traceparent() -> Option<String> {
+    TRACE_SOURCE
+        .get()
+        .and_then(|source| source())
+        .filter(|t| t.len() <= MAX_LEN)
 }
 
 #[cfg(test)]

@@ -53,24 +53,36 @@ pub fn layered(router: Router, config: &HttpConfig) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        request_id,
-                        method = %request.method(),
-                        path = request.uri().path(),
-                    )
-                })
+                .make_span_with(request_span)
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The request's span: its id, method and path on every log line; as a trace span (when traces
+/// are exported) it is named by the route pattern, continues the caller's `traceparent` and
+/// records the response's status.
+fn request_span(request: &Request) -> tracing::Span {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let request_id = header(REQUEST_ID.as_str()).unwrap_or("-");
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| request.uri().path(), MatchedPath::as_str);
+    let span = tracing::info_span!(
+        "request",
+        request_id,
+        method = %request.method(),
+        path = request.uri().path(),
+        otel.name = format!("{} {route}", request.method()),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::traces::continue_trace(&span, header("traceparent"), header("tracestate"));
+    span
 }
 
 /// A handler panicked: a logged error and a generic RFC 9457 answer, never a dropped
@@ -116,6 +128,14 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
+    let span = tracing::Span::current();
+    span.record(
+        "http.response.status_code",
+        i64::from(response.status().as_u16()),
+    );
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);

@@ -1,5 +1,5 @@
 //! MedSync's platform: what every service needs around the clinic's domain (configuration,
-//! PostgreSQL and Redis connections, logs and metrics, health checks, graceful shutdown, the
+//! PostgreSQL and Redis connections, logs, metrics and traces, health checks, graceful shutdown, the
 //! HTTP server and the service runner).
 //!
 //! Layers: `medsync-domain` below (this crate reads the domain's settings from the
@@ -17,3 +17,4 @@ pub mod redis;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod traces;

@@ -88,9 +88,10 @@ where
     // only if one is already installed, which is just as good.
     drop(rustls::crypto::ring::default_provider().install_default());
     let env = Env::process();
-    if let Err(e) = init_logs(&env) {
-        return config_failure(spec.name, &e);
-    }
+    let traces = match init_telemetry(spec.name, &env) {
+        Ok(traces) => traces,
+        Err(code) => return code,
+    };
     let config = match C::from_env(&env) {
         Ok(c) => c,
         Err(e) => return config_failure(spec.name, &e),
@@ -106,6 +107,9 @@ where
     // Background tasks still running (e.g. a lazy connection attempt) must not hold the
     // process past its shutdown.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
     match outcome {
         Ok(()) => {
             tracing::info!(service = spec.name, "stopped");
@@ -131,9 +135,10 @@ where
 {
     drop(rustls::crypto::ring::default_provider().install_default());
     let env = Env::process();
-    if let Err(e) = init_logs(&env) {
-        return config_failure(name, &e);
-    }
+    let traces = match init_telemetry(name, &env) {
+        Ok(traces) => traces,
+        Err(code) => return code,
+    };
     let task = match load(&env) {
         Ok(task) => task,
         Err(e) => return config_failure(name, &e),
@@ -141,7 +146,12 @@ where
     let Some(runtime) = runtime(&mut tokio::runtime::Builder::new_current_thread()) else {
         return ExitCode::FAILURE;
     };
-    match runtime.block_on(task) {
+    let outcome = runtime.block_on(task);
+    drop(runtime);
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(command = name, error = format!("{error:#}"), "failed");
@@ -150,9 +160,17 @@ where
     }
 }
 
-fn init_logs(env: &Env<ProcessEnv>) -> Result<(), ConfigError> {
-    crate::telemetry::init_logs(&TelemetryConfig::from_env(env)?);
-    Ok(())
+/// Logs, and the trace exporter when configured; a bad variable or an exporter that cannot be
+/// built is the exit code to stop with.
+fn init_telemetry(
+    name: &str,
+    env: &Env<ProcessEnv>,
+) -> Result<Option<crate::traces::Traces>, ExitCode> {
+    let config = TelemetryConfig::from_env(env).map_err(|e| config_failure(name, &e))?;
+    crate::telemetry::init(name, &config).map_err(|error| {
+        eprintln!("{name}: cannot set up the trace exporter: {error:#}");
+        ExitCode::from(2)
+    })
 }
 
 fn runtime(builder: &mut tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {

@@ -1,7 +1,9 @@
 //! Logs and metrics.
 //!
 //! Logs go to stdout through `tracing`: one JSON object per line in production
-//! (`LOG_FORMAT=json`), readable text in development; `RUST_LOG` filters them. Metrics are
+//! (`LOG_FORMAT=json`), readable text in development; `RUST_LOG` filters them. The same spans
+//! are exported as OpenTelemetry traces when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
+//! ([`crate::traces`]). Metrics are
 //! recorded with the `metrics` facade into one Prometheus recorder per process, rendered by each
 //! service's `GET /metrics`.
 
@@ -13,12 +15,22 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, TelemetryConfig};
+use crate::traces::Traces;
 
-/// Installs the global log subscriber. A second call (tests start several apps in one process)
-/// keeps the first subscriber.
-pub fn init_logs(config: &TelemetryConfig) {
+/// Installs the global log subscriber, with the trace exporter of `service` when traces are
+/// configured (returned: shut it down at exit to send the last spans). A second call (tests
+/// start several apps in one process) keeps the first subscriber. Must run outside an async
+/// runtime (see [`Traces::new`]).
+pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<Option<Traces>> {
+    let traces = config
+        .traces
+        .as_ref()
+        .map(|traces| Traces::new(traces, service))
+        .transpose()?;
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(traces.as_ref().map(Traces::layer));
     let result = match config.format {
         LogFormat::Json => registry
             .with(
@@ -31,8 +43,20 @@ pub fn init_logs(config: &TelemetryConfig) {
             .try_init(),
         LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
     };
-    // Err only means a subscriber is already installed.
-    drop(result);
+    // Err only means a subscriber is already installed (and the exporter would see nothing).
+    match result {
+        Ok(()) => {
+            if let Some(traces) = &traces {
+                traces.install();
+                tracing::info!(
+                    endpoint = config.traces.as_ref().map(|t| t.traces_url()),
+                    "exporting traces"
+                );
+            }
+            Ok(traces)
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 /// Buckets for request and job durations, in seconds: 1 ms to 10 s.

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio::process::Command;
 
-use crate::config::PgTarget;
+use crate::pg::PgTarget;
 
 const PREFIX: &str = "medsync-";
 const SUFFIX: &str = ".dump";

@@ -1,16 +1,15 @@
 //! Everything the backup service reads from the environment.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use medsync_platform::config::{
-    ConfigError, Configuration, DatabaseConfig, DatabaseUrl, Env, FromEnv, HttpConfig, Secret,
-    Source,
+    ConfigError, Configuration, DatabaseConfig, Env, FromEnv, HttpConfig, Source,
 };
-use percent_encoding::percent_decode_str;
 
 use crate::SPEC;
+use crate::offsite::Offsite;
+use crate::pg::PgTarget;
 use crate::retention::Keep;
 
 /// The backup service's configuration (its one-shot commands read the same).
@@ -28,6 +27,8 @@ pub struct Config {
     pub schedule: Schedule,
     /// `BACKUP_KEEP_LAST` (3), `BACKUP_KEEP_DAILY` (7), `BACKUP_KEEP_WEEKLY` (4).
     pub keep: Keep,
+    /// `BACKUP_S3_*`: the bucket every backup is copied to, when set.
+    pub offsite: Option<Offsite>,
 }
 
 impl Config {
@@ -54,6 +55,7 @@ impl Configuration for Config {
                 "BACKUP_KEEP_DAILY",
                 "BACKUP_KEEP_WEEKLY",
             ],
+            Offsite::VARIABLES,
         ]
         .concat()
     }
@@ -69,6 +71,7 @@ impl Configuration for Config {
                 daily: env.or_within("BACKUP_KEEP_DAILY", 7, 0..=1000, "a number up to 1000")?,
                 weekly: env.or_within("BACKUP_KEEP_WEEKLY", 4, 0..=1000, "a number up to 1000")?,
             },
+            offsite: Offsite::from_env(env)?,
         })
     }
 }
@@ -121,75 +124,6 @@ impl FromEnv for Schedule {
     }
 }
 
-/// The database to back up or restore into: `DATABASE_URL`, kept as sqlx's options (for the
-/// service's own queries) and as libpq's environment (`PGHOST`, `PGPASSWORD`, ...) for
-/// `pg_dump`, `pg_restore` and `psql`, so the password is never on a command line.
-#[derive(Clone)]
-pub struct PgTarget {
-    /// For sqlx.
-    pub url: DatabaseUrl,
-    libpq: Vec<(&'static str, Secret)>,
-    /// The database's name, for messages.
-    pub database: String,
-}
-
-impl PgTarget {
-    /// The libpq variables the PostgreSQL tools are run with.
-    pub fn libpq_env(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.libpq.iter().map(|(k, v)| (*k, v.expose()))
-    }
-}
-
-impl fmt::Debug for PgTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgTarget")
-            .field("database", &self.database)
-            .finish_non_exhaustive()
-    }
-}
-
-impl FromEnv for PgTarget {
-    const EXPECTED: &'static str =
-        "a PostgreSQL URL such as postgres://medsync:password@db:5432/medsync";
-    const SECRET: bool = true;
-    fn parse_env(raw: &str) -> Result<Self, String> {
-        let url = DatabaseUrl::parse(raw)?;
-        let parsed = reqwest::Url::parse(raw).map_err(|e| e.to_string())?;
-        let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-        let database = decode(parsed.path().trim_start_matches('/'));
-        if database.is_empty() {
-            return Err("no database name in the path".to_owned());
-        }
-        let mut libpq = vec![
-            ("PGHOST", decode(parsed.host_str().unwrap_or("localhost"))),
-            ("PGPORT", parsed.port().unwrap_or(5432).to_string()),
-            ("PGDATABASE", database.clone()),
-        ];
-        if !parsed.username().is_empty() {
-            libpq.push(("PGUSER", decode(parsed.username())));
-        }
-        if let Some(password) = parsed.password() {
-            libpq.push(("PGPASSWORD", decode(password)));
-        }
-        for (key, value) in parsed.query_pairs() {
-            match key.as_ref() {
-                "sslmode" => libpq.push(("PGSSLMODE", value.into_owned())),
-                "sslrootcert" => libpq.push(("PGSSLROOTCERT", value.into_owned())),
-                "application_name" => libpq.push(("PGAPPNAME", value.into_owned())),
-                _ => {}
-            }
-        }
-        Ok(Self {
-            url,
-            libpq: libpq
-                .into_iter()
-                .map(|(k, v)| (k, Secret::from(v.as_str())))
-                .collect(),
-            database,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,24 +151,5 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(Schedule::DAILY.stale_after().as_secs(), 129_600);
-    }
-
-    #[test]
-    fn the_url_becomes_libpq_variables_with_the_password_decoded() {
-        let target = PgTarget::parse_env(
-            "postgres://owner:p%40ss%2Fw@db.internal:6543/clinic?sslmode=require",
-        )
-        .unwrap();
-        let env: Vec<(&str, &str)> = target.libpq_env().collect();
-        assert!(env.contains(&("PGHOST", "db.internal")));
-        assert!(env.contains(&("PGPORT", "6543")));
-        assert!(env.contains(&("PGUSER", "owner")));
-        assert!(env.contains(&("PGPASSWORD", "p@ss/w")));
-        assert!(env.contains(&("PGDATABASE", "clinic")));
-        assert!(env.contains(&("PGSSLMODE", "require")));
-        assert_eq!(target.database, "clinic");
-        assert!(!format!("{target:?}").contains("p@ss"));
-        assert!(PgTarget::parse_env("postgres://owner@db:5432").is_err());
-        assert!(PgTarget::parse_env("mysql://owner@db/clinic").is_err());
     }
 }

@@ -1,16 +1,19 @@
 //! The backup service: logical backups of PostgreSQL (`pg_dump`, custom format) into a
 //! directory, one when it starts and then on `BACKUP_SCHEDULE`, each checksummed and written
 //! atomically, old ones pruned by the retention rules; `/readyz` fails (and the alert fires)
-//! when the newest backup is older than the schedule allows. The one-shot commands (`now`,
+//! when the newest backup is older than the schedule allows; each backup is copied to an
+//! S3-compatible bucket when one is configured ([`offsite`]). The one-shot commands (`now`,
 //! `list`, `verify`, `restore`) live in the same binary, so a restore runs with exactly the
 //! PostgreSQL client the backups were taken with.
 
 pub mod archive;
 mod config;
+pub mod offsite;
+mod pg;
 pub mod restore;
 pub mod retention;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,9 +22,11 @@ use jiff::Timestamp;
 use medsync_platform::app::App;
 use medsync_platform::health::Readiness;
 use medsync_platform::service::Spec;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, PgTarget, Schedule};
+pub use config::{Config, Schedule};
+pub use pg::PgTarget;
 
 /// The backup service.
 pub const SPEC: Spec = Spec {
@@ -95,9 +100,68 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     if let Some(last) = backups.last() {
         newest.set(last.taken_at);
     }
+    metrics::gauge!("medsync_backup_offsite_configured").set(if config.offsite.is_some() {
+        1.0
+    } else {
+        0.0
+    });
+    for outcome in ["ok", "failed"] {
+        metrics::counter!("medsync_backup_uploads_total", "outcome" => outcome).increment(0);
+    }
+    // No copy yet: the alert on the copies' age (when they are configured) counts from the
+    // epoch until the first.
+    metrics::gauge!("medsync_backup_last_upload_timestamp_seconds").set(0.0);
+    let taken = Arc::new(Notify::new());
+    let app = match config.offsite.clone() {
+        Some(offsite) => {
+            let (dir, wake) = (config.dir.clone(), taken.clone());
+            app.with_task("offsite", move |shutdown| {
+                copy_off_host(offsite, dir, wake, shutdown)
+            })
+        }
+        None => app,
+    };
     Ok(app.with_task("schedule", move |shutdown| {
-        schedule(config, newest, shutdown)
+        schedule(config, newest, taken, shutdown)
     }))
+}
+
+/// Uploads the backups not yet off the host: at start, after each backup, and every
+/// [`RETRY`] while an upload fails (the store is down, the credentials are wrong). An upload
+/// under way when the service is asked to stop is abandoned; the next start uploads it.
+async fn copy_off_host(
+    offsite: offsite::Offsite,
+    dir: PathBuf,
+    taken: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(120))
+        .build()?;
+    loop {
+        let failed = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            outcome = offsite.upload_pending(&client, &dir) => outcome.err(),
+        };
+        if let Some(error) = &failed {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "copying a backup off the host failed; trying again later"
+            );
+        }
+        let retry = async {
+            match failed {
+                Some(_) => tokio::time::sleep(RETRY).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = taken.notified() => {}
+            () = retry => {}
+        }
+    }
 }
 
 /// A backup now, then one every interval after the newest good one; a failed one is tried
@@ -106,6 +170,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 async fn schedule(
     config: Config,
     newest: Newest,
+    taken: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut wait = Duration::ZERO;
@@ -119,8 +184,9 @@ async fn schedule(
             outcome = take_and_prune(&config) => outcome,
         };
         wait = match outcome {
-            Ok(taken) => {
-                newest.set(taken.backup.taken_at);
+            Ok(backup) => {
+                newest.set(backup.backup.taken_at);
+                taken.notify_one();
                 config.schedule.0
             }
             Err(error) => {
@@ -170,6 +236,7 @@ pub fn prune(dir: &Path, keep: retention::Keep) -> anyhow::Result<usize> {
         let backup = &backups[i];
         std::fs::remove_file(&backup.path)?;
         drop(std::fs::remove_file(backup.checksum_path()));
+        drop(std::fs::remove_file(offsite::marker_path(backup)));
         tracing::info!(file = %backup.path.display(), "old backup deleted");
     }
     Ok(backups.len() - expired.len())

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::archive::{self, pg_tool};
-use crate::config::PgTarget;
+use crate::pg::PgTarget;
 
 /// How to restore.
 #[derive(Debug, Clone, Copy, Default)]

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::time::Duration;
+use tracing::Instrument;
 
 use anyhow::Context as _;
 use medsync_platform::redis::Redis;
@@ -242,9 +243,20 @@ impl StreamConsumer {
             let request_id = request_id
                 .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| format!("stream-{}", entry.id));
-            let handled =
-                medsync_domain::correlation::scope(request_id, Box::pin(handle(update.clone())))
-                    .await;
+            // As a trace (when traces are exported) it continues the webhook request's.
+            let span = tracing::info_span!(
+                "stream entry",
+                entry = %entry.id,
+                otel.name = "telegram update",
+                otel.kind = "consumer",
+            );
+            let traceparent: Option<String> = entry.get("traceparent");
+            medsync_platform::traces::continue_trace(&span, traceparent.as_deref(), None);
+            let handled = medsync_domain::correlation::scope(
+                request_id,
+                Box::pin(handle(update.clone()).instrument(span)),
+            )
+            .await;
             match handled {
                 Ok(()) => self.ack(&entry.id).await?,
                 Err(error) if deliveries >= self.max_attempts => {

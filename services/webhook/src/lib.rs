@@ -94,7 +94,11 @@ static HAND_OFF: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-            redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'update', ARGV[1], 'request_id', ARGV[4])
+            if ARGV[5] == '' then
+                redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'update', ARGV[1], 'request_id', ARGV[4])
+            else
+                redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'update', ARGV[1], 'request_id', ARGV[4], 'traceparent', ARGV[5])
+            end
             return 1
         end
         return 0
@@ -133,8 +137,8 @@ async fn receive(State(intake): State<Intake>, headers: HeaderMap, body: Bytes) 
             "expected a JSON Telegram update with an update_id",
         );
     };
-    // The request's id travels with the update: the bot handles it, and enqueues its jobs,
-    // under the same id (medsync_domain::correlation).
+    // The request's id (and trace context, when traces are exported) travels with the update:
+    // the bot handles it, and enqueues its jobs, under the same id (medsync_domain::correlation).
     let request_id = headers
         .get(medsync_platform::http::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -147,6 +151,7 @@ async fn receive(State(intake): State<Intake>, headers: HeaderMap, body: Bytes) 
         .arg(SEEN_TTL_SECONDS)
         .arg(intake.maxlen)
         .arg(request_id)
+        .arg(medsync_platform::traces::current_traceparent().unwrap_or_default())
         .invoke_async(&mut conn)
         .await;
     match added {

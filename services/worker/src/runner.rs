@@ -240,13 +240,17 @@ async fn run_one(db: &PgPool, handlers: &Arc<Handlers>, settings: &Settings, job
     metrics::counter!("medsync_jobs_started_total", "kind" => kind.clone()).increment(1);
     // The request that enqueued the job names its span, so its lines (and its handler's: the
     // messages sent) are found by the same id as the request's.
+    // As a trace span (when traces are exported) it continues the enqueuing request's trace.
     let span = tracing::info_span!(
         "job",
         id = %job.id,
         kind = %kind,
         attempt = job.attempts,
         request_id = job.request_id.as_deref().unwrap_or("-"),
+        otel.name = format!("job {kind}"),
+        otel.kind = "consumer",
     );
+    medsync_platform::traces::continue_trace(&span, job.traceparent.as_deref(), None);
     let started = Instant::now();
 
     // Renew the lease while the job runs, so a slow job is not taken by another worker. The

@@ -46,7 +46,7 @@ impl JobStatus {
 }
 
 /// Enqueues `job` to run at `run_at`, in the caller's transaction, with the current request id
-/// ([`crate::correlation`]). Returns its id, or `None` when an identical job is already queued
+/// and trace context ([`crate::correlation`]). Returns its id, or `None` when an identical job is already queued
 /// or running.
 pub async fn enqueue(
     conn: &mut PgConnection,
@@ -54,8 +54,9 @@ pub async fn enqueue(
     run_at: Timestamp,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO jobs (id, kind, payload, run_at, dedupe_key, booking_id, request_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO jobs (id, kind, payload, run_at, dedupe_key, booking_id, request_id,
+             traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
          DO NOTHING
          RETURNING id",
@@ -67,6 +68,7 @@ pub async fn enqueue(
     .bind(job.dedupe_key())
     .bind(job.booking_id())
     .bind(crate::correlation::current())
+    .bind(crate::correlation::traceparent())
     .fetch_optional(conn)
     .await
     .inspect(|id| {

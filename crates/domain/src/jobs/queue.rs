@@ -35,6 +35,9 @@ pub struct Claimed {
     pub sent_to: Vec<i64>,
     /// The request that enqueued it ([`crate::correlation`]), if any.
     pub request_id: Option<String>,
+    /// The trace context of the span that enqueued it (W3C `traceparent`), when traces are
+    /// exported.
+    pub traceparent: Option<String>,
 }
 
 /// The claim statement: up to `$3` jobs — first running ones whose lease expired (their worker
@@ -78,7 +81,7 @@ pub const CLAIM_SQL: &str = "WITH expired AS (
         updated_at = now()
     FROM next WHERE j.id = next.id
     RETURNING j.id, j.kind, j.payload, j.status, j.attempts, j.max_attempts, j.run_at, j.sent_to,
-        j.request_id";
+        j.request_id, j.traceparent";
 
 /// The completion statement (`$1` job, `$2` worker, `$3` note).
 pub const COMPLETE_SQL: &str = "UPDATE jobs

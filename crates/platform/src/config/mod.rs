@@ -19,6 +19,7 @@
 mod clinic;
 mod service;
 mod telegram;
+mod traces;
 mod values;
 
 pub use clinic::{BOOKING_RULES_VARIABLES, ClinicTimeZone, Durations, booking_rules};
@@ -30,6 +31,7 @@ pub use telegram::{
     TelegramMode, WEBHOOK_SECRET_VARIABLES, bot_token, bot_username, required_webhook_secret,
     webhook_secret,
 };
+pub use traces::{OtlpHeaders, TracesConfig};
 pub use values::{HttpUrl, Seconds, Secret};
 
 use std::collections::{BTreeSet, HashMap};
@@ -270,6 +272,7 @@ from_env_via_from_str! {
     u16 => "a whole number from 0 to 65535",
     u32 => "a whole number",
     u64 => "a whole number",
+    f64 => "a number",
     std::num::NonZeroU32 => "a whole number of at least 1",
     bool => "true or false",
     SocketAddr => "a listen address such as 0.0.0.0:8080",

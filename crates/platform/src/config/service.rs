@@ -205,20 +205,30 @@ impl FromEnv for LogFormat {
     }
 }
 
-/// Logs.
+/// Logs, and traces when they are exported.
 #[derive(Debug, Clone)]
 pub struct TelemetryConfig {
     /// `LOG_FORMAT` (default `pretty`).
     pub format: LogFormat,
-    /// `RUST_LOG` (default `info`): a tracing filter such as `info,medsync_api=debug`.
+    /// `RUST_LOG` (default `info`): a tracing filter such as `info,medsync_api=debug`. It
+    /// filters the spans exported as traces too.
     pub filter: String,
+    /// OpenTelemetry traces (`OTEL_EXPORTER_OTLP_ENDPOINT` …), `None` when off.
+    pub traces: Option<super::TracesConfig>,
 }
 
 impl TelemetryConfig {
     /// The variables it is read from (by the service runner, for every service).
-    pub const VARIABLES: &[&str] = &["LOG_FORMAT", "RUST_LOG"];
+    pub const VARIABLES: &[&str] = &[
+        "LOG_FORMAT",
+        "RUST_LOG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_TRACES_SAMPLER_ARG",
+    ];
 
-    /// Reads `LOG_FORMAT` and `RUST_LOG`.
+    /// Reads `LOG_FORMAT`, `RUST_LOG` and the `OTEL_*` variables of [`super::TracesConfig`].
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
         let filter: String = env.or("RUST_LOG", "info".to_owned())?;
         tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| ConfigError {
@@ -230,6 +240,7 @@ impl TelemetryConfig {
         Ok(Self {
             format: env.or("LOG_FORMAT", LogFormat::Pretty)?,
             filter,
+            traces: super::TracesConfig::from_env(env)?,
         })
     }
 }

@@ -1,3 +1,4 @@
+mod offsite;
 mod restore;
 mod service;
 

@@ -17,6 +17,11 @@ pub mod slots;
 pub mod telegram_links;
 pub mod users;
 
+/// Lists count their items up to this many: a list that long reports this number as its
+/// total (counting a million rows exactly, on every page, costs more than the number is
+/// worth; a reader pages by date long before).
+pub const COUNT_LIMIT: i64 = 10_000;
+
 /// The migrations in `migrations/`: the schema these functions' SQL is written against,
 /// compiled into every binary that needs it.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -54,9 +54,14 @@ pub enum When {
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
-    /// Items in all pages.
+    /// Items in all pages, counted up to [`crate::COUNT_LIMIT`] (a list that long reports
+    /// the limit: counting a million rows exactly, on every page, is not worth its time).
     pub total: i64,
 }
+
+/// The longest a booking lasts: the longest slot a doctor may have (`doctors.slot_minutes`),
+/// and a constraint of `bookings` (`bookings_length`).
+pub const MAX_SLOT_MINUTES: i32 = 480;
 
 /// A patient's bookings (or, for `doctor_of`, the agenda of the doctor linked to that user).
 pub async fn list(
@@ -68,20 +73,35 @@ pub async fn list(
     offset: i64,
 ) -> Result<Page<Booking>, sqlx::Error> {
     let (column, value) = match filter {
-        ListFilter::Patient(id) => ("b.patient_id", Some(id)),
-        ListFilter::DoctorUser(id) => ("d.user_id", Some(id)),
-        ListFilter::All => ("b.patient_id", None),
+        ListFilter::Patient(id) => (Some("b.patient_id"), Some(id)),
+        ListFilter::DoctorUser(id) => (Some("d.user_id"), Some(id)),
+        ListFilter::All => (None, None),
     };
+    // The start bounds are implied by the end's (a booking lasts at most MAX_SLOT_MINUTES):
+    // said, they let the start indexes bound the scan, for everyone's list too.
     let (time_cond, order) = match when {
-        When::Upcoming => ("b.ends_at > $2", "b.starts_at ASC, b.id"),
-        When::Past => ("b.ends_at <= $2", "b.starts_at DESC, b.id"),
+        When::Upcoming => (
+            "b.ends_at > $2 AND b.starts_at > $2 - make_interval(mins => $5)",
+            "b.starts_at ASC, b.id",
+        ),
+        When::Past => (
+            "b.ends_at <= $2 AND b.starts_at < $2",
+            "b.starts_at DESC, b.id",
+        ),
     };
-    let condition = format!("($1::uuid IS NULL OR {column} = $1) AND {time_cond}");
+    let condition = match column {
+        Some(column) => format!("{column} = $1 AND {time_cond}"),
+        None => format!("$1::uuid IS NULL AND {time_cond}"),
+    };
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM bookings b JOIN doctors d ON d.id = b.doctor_id WHERE {condition}"
+        "SELECT count(*) FROM (SELECT 1 FROM bookings b JOIN doctors d ON d.id = b.doctor_id
+         WHERE {condition} ORDER BY {order} LIMIT $3) counted"
     )))
     .bind(value)
     .bind(now.to_sqlx())
+    .bind(crate::COUNT_LIMIT)
+    .bind(None::<i64>)
+    .bind(MAX_SLOT_MINUTES)
     .fetch_one(&mut *conn)
     .await?;
     let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -91,6 +111,7 @@ pub async fn list(
     .bind(now.to_sqlx())
     .bind(limit)
     .bind(offset)
+    .bind(MAX_SLOT_MINUTES)
     .fetch_all(&mut *conn)
     .await?;
     Ok(Page {

@@ -70,22 +70,30 @@ impl sqlx::FromRow<'_, sqlx::postgres::PgRow> for JobInfo {
 const INFO_COLUMNS: &str = "id, kind, payload, status, run_at, attempts, max_attempts,
     last_error, note, locked_by, booking_id, created_at, finished_at";
 
-/// Jobs, newest first, optionally of one status; one page and the total.
+/// Jobs, newest first, optionally of one status; one page and the total (counted up to
+/// [`crate::COUNT_LIMIT`]).
 pub async fn list(
     conn: &mut PgConnection,
     status: Option<JobStatus>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<JobInfo>, i64), sqlx::Error> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM jobs WHERE ($1::job_status IS NULL OR status = $1)",
-    )
+    // Two texts, not `($1 IS NULL OR status = $1)`: a prepared statement's generic plan for
+    // that reads every job.
+    let condition = match status {
+        Some(_) => "status = $1",
+        None => "$1::job_status IS NULL",
+    };
+    let order = "ORDER BY created_at DESC, id DESC";
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE {condition} {order} LIMIT $2) counted"
+    )))
     .bind(status)
+    .bind(crate::COUNT_LIMIT)
     .fetch_one(&mut *conn)
     .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {INFO_COLUMNS} FROM jobs WHERE ($1::job_status IS NULL OR status = $1)
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        "SELECT {INFO_COLUMNS} FROM jobs WHERE {condition} {order} LIMIT $2 OFFSET $3"
     )))
     .bind(status)
     .bind(limit)

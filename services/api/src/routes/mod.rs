@@ -66,7 +66,8 @@ pub struct PageInfo {
     pub page: u32,
     /// Items per page.
     pub per_page: u32,
-    /// Items in all pages.
+    /// Items in all pages, counted up to 10,000: a longer list says 10000 (page by date
+    /// instead).
     pub total: i64,
 }
 

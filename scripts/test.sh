@@ -15,6 +15,9 @@
 #   4. cargo test: unit and integration tests against real PostgreSQL and Redis — the ones in
 #      DATABASE_URL/REDIS_URL when both are set, else throw-away servers started here with
 #      docker-compose.test.yml (ports 55432/56379 on loopback) and removed afterwards
+#      then the query plans at a clinic group's size: scripts/bench-data.sh fills a database
+#      of its own (1 M bookings, 3 M jobs) and services/api/tests/it/plans.rs checks that no
+#      hot path reads bookings, jobs or users sequentially
 #   5. scripts/schemathesis.sh: the running api fuzzed against its own OpenAPI document (no
 #      5xx, every answer as documented)
 #   6. scripts/e2e-compose.sh: builds the images, brings up docker-compose.prod.yml and the dev
@@ -95,6 +98,19 @@ fi
 
 step "cargo test (PostgreSQL and Redis: real servers)"
 cargo test --workspace --locked
+
+step "query plans at a clinic group's size (scripts/bench-data.sh: 1 M bookings, 3 M jobs)"
+# A database of its own on the same server, made, filled, checked and dropped: no hot path may
+# read bookings, jobs or users sequentially (services/api/tests/it/plans.rs says how it reads
+# the plans).
+plans_db="medsync_plans_$$"
+plans_url="${DATABASE_URL%%\?*}"
+plans_url="${plans_url%/*}/$plans_db"
+psql -qX -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "CREATE DATABASE $plans_db" >/dev/null
+DATABASE_URL="$plans_url" LOG_FORMAT=json RUST_LOG=warn cargo run -q --locked -p medsync-manage -- migrate
+"$root/scripts/bench-data.sh" "$plans_url"
+BENCH_DATABASE_URL="$plans_url" cargo test --locked -q -p medsync-api --test it plans -- --ignored --nocapture
+psql -qX "$DATABASE_URL" -c "DROP DATABASE $plans_db WITH (FORCE)" >/dev/null
 
 step "schemathesis against the running api"
 "$root/scripts/schemathesis.sh"

@@ -13,3 +13,4 @@ mod bookings;
 mod catalog;
 mod http;
 mod http_behaviour;
+mod plans;

@@ -10,7 +10,9 @@
 //! also `EXPLAIN`ed and their plan trees walked for a `Seq Scan` node on those tables.
 //!
 //! Ignored by `cargo test`: the data set takes a minute or two to make. `scripts/test.sh`
-//! makes it in a database of its own and runs this test with `BENCH_DATABASE_URL`.
+//! makes it in a database of its own and runs this test with `BENCH_DATABASE_URL` naming it;
+//! that database must be on `DATABASE_URL`'s server (the api harness takes the server and
+//! credentials from there, the database's name from `BENCH_DATABASE_URL`).
 
 use medsync_api::harness::{self, Api, access_token, enc, token};
 use medsync_domain::jobs::{CLAIM_SQL, COMPLETE_SQL};

@@ -173,10 +173,16 @@ async fn a_time_taken_meanwhile_gets_a_friendly_page_with_the_times_left(
     let web = spawn(p, o).await;
     let mut slow = signed_in_as(&web, "slow@example.com", "patient").await;
     let mut quick = signed_in_as(&web, "quick@example.com", "patient").await;
-    let day = slow.get(&format!("/app/doctors/{}", web.doctor)).await;
+    // Tomorrow, which has all its times: today's may be down to one late in the day, and
+    // then none would be left to offer.
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let tomorrow = jiff::Timestamp::now().to_zoned(berlin).date() + jiff::Span::new().days(1);
+    let day = slow
+        .get(&format!("/app/doctors/{}?day={tomorrow}", web.doctor))
+        .await;
     let time = day.link("/app/book?");
     let slow_confirm = slow.get(&time).await;
-    let (_, quick_booked) = quick.book_first(web.doctor).await;
+    let (_, quick_booked) = quick.book_days_ahead(web.doctor, 1).await;
     assert_eq!(quick_booked.status, 303);
 
     let form = [

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
-use medsync_domain::clock::{parse_rfc3339, rfc3339_in};
+use medsync_domain::clock::{Offsets, Rfc3339, parse_rfc3339};
 use medsync_domain::slots;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -36,10 +36,11 @@ pub struct Range {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SlotOut {
     /// Start, RFC 3339 with the clinic's offset at that time.
-    #[schema(example = "2030-01-07T09:00:00+01:00")]
-    pub starts_at: String,
+    #[schema(value_type = String, example = "2030-01-07T09:00:00+01:00")]
+    pub starts_at: Rfc3339,
     /// End, exclusive.
-    pub ends_at: String,
+    #[schema(value_type = String)]
+    pub ends_at: Rfc3339,
 }
 
 /// A doctor's free slots starting in `[from, to)`: the weekly schedule in the clinic's time
@@ -72,11 +73,12 @@ async fn free_slots(
         .ok_or_else(|| ApiError::not_found("doctor"))?;
     let tz = &state.config.booking.timezone;
     let free = slots::free_slots(&calendar, tz, from, to, Timestamp::now());
+    let mut offsets = Offsets::new(tz);
     Ok(Json(
         free.into_iter()
             .map(|s| SlotOut {
-                starts_at: rfc3339_in(s.starts_at, tz),
-                ends_at: rfc3339_in(s.ends_at, tz),
+                starts_at: offsets.rfc3339(s.starts_at),
+                ends_at: offsets.rfc3339(s.ends_at),
             })
             .collect(),
     ))

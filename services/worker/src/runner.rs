@@ -1,9 +1,16 @@
-//! The job loop: `concurrency` lanes, each claiming one due job at a time, running it under a
-//! lease that a heartbeat keeps alive and recording the outcome; an idle lane sleeps until a
-//! notification (`LISTEN medsync_jobs`, fanned out to every lane), the next due time, or at
-//! most the poll interval. Lanes claim concurrently (as many claims in flight as free slots,
-//! each reading a few index entries), so a deep queue is drained at the database's pace, not
-//! one round trip at a time.
+//! The job loop: `concurrency` lanes, each running one job at a time under a lease that a
+//! heartbeat keeps alive and recording the outcome. A lane with nothing to do takes a job
+//! another lane claimed, or else claims in one statement up to one job per lane, hands the
+//! others over (a wake-up each, for lanes that wait) and runs its own; when nothing is due it
+//! sleeps until a notification (`LISTEN medsync_jobs`: one lane woken, which claims for the
+//! others), the next due time, or at most the poll interval. So a deep queue is drained with
+//! one claim per `concurrency` jobs, not one per job, and a job queued into an idle worker
+//! wakes one lane, not all of them (`scripts/bench-worker.sh` measured both).
+//!
+//! A job handed over waits for the next lane to free up, a job's time at most when every lane
+//! is busy; should it wait longer than a third of its lease, its lease is renewed before it
+//! runs, and it is dropped if it is no longer this worker's (another worker took it when the
+//! lease ran out), so it never runs twice.
 //!
 //! A job's handler runs in a task of its own: one that panics fails its job (retried, then
 //! dead, like any failure) and the lane goes on. A lane that ends for any other reason while
@@ -13,12 +20,13 @@
 //! time is not run forever.
 //!
 //! Shutdown: claiming stops at once; running jobs get `drain` to finish; those still running
-//! then are put back in the queue (their attempt not counted), so nothing is left half-done
-//! and forgotten. A worker killed outright (SIGKILL, power loss) leaves its jobs leased: the
+//! then, and those claimed but not yet started, are put back in the queue (their attempt not
+//! counted), so nothing is left half-done and forgotten. A worker killed outright (SIGKILL, power loss) leaves its jobs leased: the
 //! lease runs out and another worker claims them.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument as _;
 
@@ -52,6 +60,46 @@ pub struct Settings {
     pub drain: Duration,
 }
 
+/// Jobs claimed by one lane for the others.
+#[derive(Default)]
+struct Shared {
+    /// Claimed for another lane, with when.
+    handed_over: Mutex<VecDeque<(Claimed, Instant)>>,
+    /// Wakes one waiting lane per job handed over, or per notification.
+    wake: Notify,
+}
+
+impl Shared {
+    fn take(&self) -> Option<(Claimed, Instant)> {
+        self.handed_over
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop_front()
+    }
+
+    fn hand_over(&self, jobs: impl Iterator<Item = Claimed>) {
+        let now = Instant::now();
+        let mut queue = self
+            .handed_over
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = queue.len();
+        queue.extend(jobs.map(|job| (job, now)));
+        let added = queue.len() - before;
+        drop(queue);
+        for _ in 0..added {
+            self.wake.notify_one();
+        }
+    }
+
+    fn left_over(&self) -> usize {
+        self.handed_over
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+}
+
 /// Runs jobs until `shutdown`.
 pub async fn run(
     db: PgPool,
@@ -61,7 +109,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    let wake = Arc::new(Notify::new());
+    let shared = Arc::new(Shared::default());
     // Every counter of every kind exported from the start, at 0: a dashboard or an alert rule
     // that names one finds it before the first failure, and `increase()` sees that failure.
     for kind in medsync_domain::jobs::KINDS {
@@ -80,20 +128,20 @@ pub async fn run(
         lease_s = settings.lease.as_secs_f64(),
         "taking jobs"
     );
-    let listening = tokio::spawn(listen(db.clone(), wake.clone(), shutdown.clone()));
+    let listening = tokio::spawn(listen(db.clone(), shared.clone(), shutdown.clone()));
     let mut lanes = JoinSet::new();
     let spawn_lane = |lanes: &mut JoinSet<()>| {
-        let (db, handlers, settings, wake, shutdown) = (
+        let (db, handlers, settings, shared, shutdown) = (
             db.clone(),
             handlers.clone(),
             settings.clone(),
-            wake.clone(),
+            shared.clone(),
             shutdown.clone(),
         );
         let guard = lanes_live.enter();
         lanes.spawn(async move {
             let _live = guard;
-            lane(&db, &handlers, &settings, &wake, &shutdown).await;
+            lane(&db, &handlers, &settings, &shared, &shutdown).await;
         });
     };
     for _ in 0..settings.concurrency {
@@ -121,7 +169,7 @@ pub async fn run(
         }
     }
     listening.abort();
-    drain(&db, &settings, lanes).await;
+    drain(&db, &settings, lanes, &shared).await;
     Ok(())
 }
 
@@ -134,39 +182,38 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// One lane: claim a due job, run it, again; when none is due, sleep until woken.
+/// One lane: take a job handed over, or claim up to one per lane and run the first, again;
+/// when none is due, sleep until woken.
 async fn lane(
     db: &PgPool,
     handlers: &Arc<Handlers>,
     settings: &Settings,
-    wake: &Notify,
+    shared: &Shared,
     shutdown: &CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
-        // Registered before claiming, so a notification sent while the claim runs still wakes
-        // this lane afterwards.
-        let woken = wake.notified();
+        // Registered before claiming, so a hand-over or a notification that comes while the
+        // claim runs still wakes this lane afterwards.
+        let woken = shared.wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let wait = match jobs::claim(db, &settings.worker_id, 1, settings.lease).await {
-            Ok(mut claimed) => match claimed.pop() {
-                Some(job) if job.status == JobStatus::Dead => {
-                    metrics::counter!("medsync_jobs_dead_total", "kind" => job.kind.clone())
-                        .increment(1);
-                    tracing::error!(
-                        id = %job.id,
-                        kind = job.kind,
-                        attempts = job.attempts,
-                        "job dead: its worker stopped or hung on its last allowed attempt"
-                    );
+        if let Some((job, claimed)) = shared.take() {
+            if claimed.elapsed() < settings.lease / 3 || still_ours(db, settings, &job).await {
+                start(db, handlers, settings, job).await;
+            }
+            continue;
+        }
+        let limit = i64::try_from(settings.concurrency).unwrap_or(1).max(1);
+        let wait = match jobs::claim(db, &settings.worker_id, limit, settings.lease).await {
+            Ok(claimed) => {
+                let mut claimed = claimed.into_iter();
+                if let Some(job) = claimed.next() {
+                    shared.hand_over(claimed);
+                    start(db, handlers, settings, job).await;
                     continue;
                 }
-                Some(job) => {
-                    run_one(db, handlers, settings, job).await;
-                    continue;
-                }
-                None => until_next_due(db, settings.poll).await,
-            },
+                until_next_due(db, settings.poll).await
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot claim jobs; retrying");
                 Duration::from_secs(1)
@@ -180,9 +227,41 @@ async fn lane(
     }
 }
 
-/// Wakes every lane whenever a job becomes queued; reconnects when the listening connection
-/// breaks (meanwhile lanes poll).
-async fn listen(db: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+/// Renews the lease of a job that waited after it was claimed; false when it is no longer
+/// this worker's (its lease ran out and another took it), so it must not run here.
+async fn still_ours(db: &PgPool, settings: &Settings, job: &Claimed) -> bool {
+    match jobs::extend(db, job.id, &settings.worker_id, settings.lease).await {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(id = %job.id, kind = job.kind, "a job handed over lost its lease before it ran");
+            false
+        }
+        Err(error) => {
+            // Run it all the same: completing it checks the lease again.
+            tracing::warn!(id = %job.id, %error, "cannot renew a handed-over job's lease");
+            true
+        }
+    }
+}
+
+/// A claimed job: run it, or record it dead when the claim gave it up.
+async fn start(db: &PgPool, handlers: &Arc<Handlers>, settings: &Settings, job: Claimed) {
+    if job.status == JobStatus::Dead {
+        metrics::counter!("medsync_jobs_dead_total", "kind" => job.kind.clone()).increment(1);
+        tracing::error!(
+            id = %job.id,
+            kind = job.kind,
+            attempts = job.attempts,
+            "job dead: its worker stopped or hung on its last allowed attempt"
+        );
+    } else {
+        run_one(db, handlers, settings, job).await;
+    }
+}
+
+/// Wakes a lane whenever a job becomes queued (it claims for the other waiting lanes too);
+/// reconnects when the listening connection breaks (meanwhile lanes poll).
+async fn listen(db: PgPool, shared: Arc<Shared>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         let mut listener = match PgListener::connect_with(&db).await {
             Ok(l) => l,
@@ -197,11 +276,11 @@ async fn listen(db: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
             tokio::time::sleep(Duration::from_secs(2)).await;
             continue;
         }
-        // Jobs queued while nobody listened: let every lane look.
-        wake.notify_waiters();
+        // Jobs queued while nobody listened: let a lane look.
+        shared.wake.notify_one();
         loop {
             match listener.recv().await {
-                Ok(_) => wake.notify_waiters(),
+                Ok(_) => shared.wake.notify_one(),
                 Err(error) => {
                     tracing::warn!(%error, "job notifications interrupted; reconnecting");
                     break;
@@ -322,13 +401,14 @@ async fn run_one(db: &PgPool, handlers: &Arc<Handlers>, settings: &Settings, job
     }
 }
 
-async fn drain(db: &PgPool, settings: &Settings, mut running: JoinSet<()>) {
+async fn drain(db: &PgPool, settings: &Settings, mut running: JoinSet<()>, shared: &Shared) {
     tracing::info!("waiting for running jobs to finish");
     let finished = tokio::time::timeout(settings.drain, async {
         while running.join_next().await.is_some() {}
     })
     .await;
-    if finished.is_err() {
+    // Claimed for a lane but not started: back to the queue with the unfinished ones.
+    if finished.is_err() || shared.left_over() > 0 {
         running.abort_all();
         while running.join_next().await.is_some() {}
         match jobs::release_all(db, &settings.worker_id).await {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-worker.sh — job throughput of the worker with a no-op handler, at 1 and 2 worker
+# bench-worker.sh [small|large] — job throughput of the worker with a no-op handler, at 1 and 2 worker
 # processes, beside pgbench running the worker's own claim and completion SQL at the same
 # concurrency, in the same run:
 #
@@ -17,19 +17,29 @@
 # left undone, or the workers' own medsync_jobs_succeeded_total disagrees. Not a test: numbers
 # go to docs/benchmarks.md.
 #
-# Uses DATABASE_URL and REDIS_URL when set, else the test-db and test-redis services of
-# docker-compose.test.yml (started when not running, and removed afterwards if started here).
-# A throw-away database bench_worker_<random> is created next to DATABASE_URL's, given the
-# schema by psql from migrations/*.sql, and dropped afterwards. Redis only answers the
-# workers' /readyz. Builds the release worker (or takes WORKER_BIN). Needs pgbench/psql
-# (Debian: postgresql-client), installed here when missing and running as root, and curl.
-# Knobs: BENCH_JOBS (20000), BENCH_CONCURRENCY (8, each worker's WORKER_CONCURRENCY),
-# BENCH_TIMEOUT (300 s per worker run).
+# small (the default): the queue holds the benchmark's jobs alone. large: they are queued beside
+# a clinic group's history, made by scripts/bench-data.sh first (3 M finished jobs and 50 k
+# queued reminders; the reminders due within the next hour are moved a day on, so the no-op
+# handler is all that runs), and only the benchmark's jobs are loaded, checked and removed.
+#
+# Uses DATABASE_URL and REDIS_URL when both are set, else local PostgreSQL and Redis servers
+# from Debian's packages started here on free loopback ports (no Docker port proxy). A
+# throw-away database bench_worker_<random> is created next to DATABASE_URL's, given the schema
+# by psql from migrations/*.sql, and dropped afterwards. Redis only answers the workers'
+# /readyz. Builds the release worker (or takes WORKER_BIN). Needs pgbench/psql (Debian:
+# postgresql-client), installed here when missing and running as root, and curl. Prints the CPU
+# split of each run (workers / postgres / redis / pgbench) and exits 1 when worker/pgbench is
+# below its goal (0.7). Knobs: BENCH_JOBS (20000), BENCH_CONCURRENCY (8, each worker's
+# WORKER_CONCURRENCY), BENCH_TIMEOUT (300 s per worker run).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . "$root/scripts/lib.sh"
+. "$root/scripts/bench-lib.sh"
+SIZE=${1:-small}
+[[ $SIZE == small || $SIZE == large ]] || { echo "usage: scripts/bench-worker.sh [small|large]" >&2; exit 2; }
+GOAL=0.7
 JOBS=${BENCH_JOBS:-20000}
 CONCURRENCY=${BENCH_CONCURRENCY:-8}
 TIMEOUT=${BENCH_TIMEOUT:-300}
@@ -47,13 +57,7 @@ fi
 need bench-worker pgbench:postgresql-client psql:postgresql-client curl:curl
 
 # --- the worker's SQL, from jobs.rs --------------------------------------------------------
-rust_const() {  # NAME → the text of `pub const NAME: &str = "…";` in jobs.rs
-    awk -v name="$1" '
-        index($0, "pub const " name ": &str = \"") == 1 { on = 1; sub(/^[^"]*"/, "") }
-        on { if (sub(/";$/, "")) { print; found = 1; exit } print }
-        END { exit !found }' "$JOBS_RS"
-}
-if ! claim_sql=$(rust_const CLAIM_SQL) || ! complete_sql=$(rust_const COMPLETE_SQL); then
+if ! claim_sql=$(rust_const "$JOBS_RS" CLAIM_SQL) || ! complete_sql=$(rust_const "$JOBS_RS" COMPLETE_SQL); then
     echo "bench-worker: CLAIM_SQL or COMPLETE_SQL not found in $JOBS_RS" >&2; exit 1
 fi
 for placeholder in "\$1" "\$2" "\$3"; do
@@ -74,22 +78,7 @@ work=$(mktemp -d)
 # Deferred steps run last first: workers stop before their database is dropped.
 defer rm -rf "$work"
 
-compose=(docker compose -f "$root/docker-compose.test.yml")
-start_service() {  # SERVICE: started unless running; removed at the end if started here
-    if [[ -z $("${compose[@]}" ps -q --status running "$1" 2>/dev/null) ]]; then
-        defer quietly "${compose[@]}" rm -sfv "$1"
-        "${compose[@]}" up -d --wait --wait-timeout 120 "$1" >"$work/compose-$1.log" 2>&1 ||
-            { cat "$work/compose-$1.log" >&2; exit 1; }
-    fi
-}
-if [[ -z ${DATABASE_URL:-} ]]; then
-    start_service test-db
-    DATABASE_URL="postgres://medsync:medsync@127.0.0.1:${TEST_POSTGRES_PORT:-55432}/medsync"
-fi
-if [[ -z ${REDIS_URL:-} ]]; then
-    start_service test-redis
-    REDIS_URL="redis://127.0.0.1:${TEST_REDIS_PORT:-56379}/0"
-fi
+bench_servers "$work"
 
 admin_url=$DATABASE_URL
 url_base=${admin_url%%\?*}
@@ -102,6 +91,15 @@ for migration in migrations/*.sql; do  # sqlx runs each in a transaction, in nam
     sql --single-transaction -f "$migration" >/dev/null
 done
 pg_version=$(sql -c "SHOW server_version")
+if [[ $SIZE == large ]]; then
+    "$root/scripts/bench-data.sh" "$bench_url"
+    moved=$(sql -c "WITH m AS (UPDATE jobs SET run_at = run_at + interval '1 day'
+                              WHERE status = 'queued' AND run_at <= now() + interval '1 hour' RETURNING 1)
+                    SELECT count(*) FROM m")
+    echo "bench-worker: $moved queued reminders due within the hour moved a day on"
+fi
+# The benchmark's own jobs, told from a large data set's by their payload.
+MINE="payload = '$NOOP_PAYLOAD'::jsonb"
 
 if [[ -n ${WORKER_BIN:-} ]]; then
     bin=$WORKER_BIN
@@ -111,36 +109,13 @@ else
     bin=${CARGO_TARGET_DIR:-$root/target}/release/worker
 fi
 
-# A compilation or a test suite on the same cores lowers the numbers a lot: say so when the
-# CPUs were busy in the second before a measurement, or a compiler ran during it.
-noisy=()
-watch_pid=
-cpu_times() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
-compilers() { local name; for name in rustc cc1 cc1plus; do pgrep -x "$name" >/dev/null && echo "$name"; done; true; }
-quiet_start() {  # WHEN
-    local before after busy
-    if [[ -r /proc/stat ]]; then
-        before=$(cpu_times); sleep 1; after=$(cpu_times)
-        busy=$(awk -v a="$before" -v b="$after" 'BEGIN { split(a, x, " "); split(b, y, " ")
-            t = y[1] - x[1]; printf "%.0f", (t > 0 ? 100 * (t - (y[2] - x[2])) / t : 0) }')
-        ((busy <= 20)) || noisy+=("$1 (CPUs ${busy}% busy just before)")
-    fi
-    if command -v pgrep >/dev/null; then
-        (while true; do compilers; sleep 0.5; done) >"$work/compilers" 2>/dev/null &
-        watch_pid=$!
-    fi
-}
-quiet_stop() {  # WHEN
-    [[ -n $watch_pid ]] || return 0
-    kill "$watch_pid" 2>/dev/null || true
-    wait "$watch_pid" 2>/dev/null || true
-    watch_pid=
-    [[ ! -s $work/compilers ]] || noisy+=("$1 ($(sort -u "$work/compilers" | paste -sd, -) running)")
-}
-defer quiet_stop cleanup
+# A compilation or a test suite on the same cores lowers the numbers a lot: bench_quiet_* say
+# so when the CPUs were busy in the second before a measurement, or a compiler ran during it.
+defer bench_quiet_stop cleanup
+BENCH_CPU_API_NAME=workers
 
-load_jobs() {  # COUNT: an empty queue, then COUNT due no-op jobs (one INSERT, as the tests do)
-    sql -c "TRUNCATE jobs" \
+load_jobs() {  # COUNT: none of the benchmark's jobs, then COUNT due no-op jobs (one INSERT)
+    sql -c "DELETE FROM jobs WHERE $MINE" \
         -c "INSERT INTO jobs (id, kind, payload)
             SELECT gen_random_uuid(), 'system.noop', '$NOOP_PAYLOAD' FROM generate_series(1, $1)" \
         -c "VACUUM ANALYZE jobs" >/dev/null
@@ -148,7 +123,7 @@ load_jobs() {  # COUNT: an empty queue, then COUNT due no-op jobs (one INSERT, a
 check_once() {  # COUNT WHAT: every job succeeded, each on its first and only attempt
     local counts
     counts=$(sql -c "SELECT count(*) FILTER (WHERE status = 'succeeded' AND attempts = 1) || ' '
-                            || coalesce(sum(attempts), 0) || ' ' || count(*) FROM jobs")
+                            || coalesce(sum(attempts), 0) || ' ' || count(*) FROM jobs WHERE $MINE")
     [[ $counts == "$1 $1 $1" ]] ||
         { echo "bench-worker: FAILED ($2): succeeded on the first attempt, sum of attempts, jobs = $counts; expected $1 each" >&2; exit 1; }
 }
@@ -171,7 +146,7 @@ run_workers() {  # PROCESSES → w_rate (jobs/s), w_first (s to the first claim)
     for ((i = 1; i <= procs; i++)); do
         ports+=("$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')")
     done
-    quiet_start "workers ×$procs"
+    bench_quiet_start "workers ×$procs"
     t0=$(sql -c "SELECT clock_timestamp()")
     for ((i = 1; i <= procs; i++)); do
         port=${ports[i - 1]}
@@ -182,20 +157,25 @@ run_workers() {  # PROCESSES → w_rate (jobs/s), w_first (s to the first claim)
             "$bin" >"$work/worker-$procs-$i.log" 2>&1 &
         worker_pids+=($!)
     done
+    BENCH_CPU_API="${worker_pids[*]}"
+    bench_cpu_start
     deadline=$((SECONDS + TIMEOUT))
     while ((finished < JOBS)); do
         sleep 0.1
-        finished=$(sql -c "SELECT count(*) FROM jobs WHERE status = 'succeeded'")
+        finished=$(sql -c "SELECT count(*) FROM jobs WHERE status = 'succeeded' AND $MINE")
         for pid in "${worker_pids[@]}"; do
             kill -0 "$pid" 2>/dev/null || { echo "bench-worker: a worker exited early" >&2; show_logs; exit 1; }
         done
         ((SECONDS < deadline)) ||
             { echo "bench-worker: FAILED: $finished of $JOBS jobs done after ${TIMEOUT}s" >&2; show_logs; exit 1; }
     done
-    quiet_stop "workers ×$procs"
+    bench_cpu_stop
+    w_cpu_split=$cpu_split
+    BENCH_CPU_API=
+    bench_quiet_stop "workers ×$procs"
     read -r elapsed w_first < <(sql -F ' ' -c "SELECT extract(epoch FROM max(finished_at) - '$t0'::timestamptz),
-                                                    extract(epoch FROM min(started_at) - '$t0'::timestamptz) FROM jobs")
-    w_shares=$(sql -c "SELECT string_agg(n::text, '/' ORDER BY locked_by) FROM (SELECT locked_by, count(*) n FROM jobs GROUP BY 1) s")
+                                                    extract(epoch FROM min(started_at) - '$t0'::timestamptz) FROM jobs WHERE $MINE")
+    w_shares=$(sql -c "SELECT string_agg(n::text, '/' ORDER BY locked_by) FROM (SELECT locked_by, count(*) n FROM jobs WHERE $MINE GROUP BY 1) s")
     # The workers' own count of what they ran, before they stop.
     for port in "${ports[@]}"; do
         metrics=$((metrics + $(curl -fsS "http://127.0.0.1:$port/metrics" |
@@ -227,12 +207,15 @@ run_pgbench() {  # PROCESSES → p_tps, p_clients, p_jobs
     per=$((JOBS / p_clients))
     p_jobs=$((per * p_clients))
     load_jobs "$p_jobs"
-    quiet_start "pgbench ×$1"
+    bench_quiet_start "pgbench ×$1"
+    bench_cpu_start
     out="$work/pgbench-$1.txt"
     pgbench -n -M prepared -c "$p_clients" -j "$THREADS" -t "$per" -D worker=bench-pgbench \
         -f "$work/claim-complete.sql" "$bench_url" >"$out" 2>&1 ||
         { echo "bench-worker: pgbench failed:" >&2; cat "$out" >&2; exit 1; }
-    quiet_stop "pgbench ×$1"
+    bench_cpu_stop
+    p_cpu_split=$cpu_split
+    bench_quiet_stop "pgbench ×$1"
     processed=$(awk -F'[:/ ]+' '/^number of transactions actually processed/ { print $(NF - 1) }' "$out")
     tps=$(awk '/^tps = / && /without initial connection time|excluding connections/ { print $3 }' "$out")
     [[ $processed == "$p_jobs" && $tps =~ ^[0-9.]+$ ]] ||
@@ -241,23 +224,33 @@ run_pgbench() {  # PROCESSES → p_tps, p_clients, p_jobs
     p_tps=$(printf '%.0f' "$tps")
 }
 
-echo "bench-worker: PostgreSQL $pg_version; $JOBS no-op jobs per run; WORKER_CONCURRENCY $CONCURRENCY;" \
+echo "bench-worker: PostgreSQL $pg_version; $SIZE data; $JOBS no-op jobs per run; WORKER_CONCURRENCY $CONCURRENCY;" \
     "pgbench -M prepared -j $THREADS, CLAIM_SQL (LIMIT 1) + COMPLETE_SQL from $JOBS_RS"
 rows=()
+splits=()
+if [[ $SIZE == large ]]; then
+    # The 3 M jobs' indexes are not in PostgreSQL's cache after the data set is made: a first
+    # pass, not recorded, brings in what a worker in steady state has there (its first pass ran
+    # at under half the speed of the second).
+    echo "bench-worker: a warm-up pass (not recorded)"
+    run_workers 1
+    bench_noisy=()
+fi
 for procs in "${PROCESSES[@]}"; do
     run_workers "$procs"
     run_pgbench "$procs"
     rows+=("$procs $w_rate $w_first $w_shares $p_clients $p_jobs $p_tps")
+    splits+=("  workers ×$procs: $w_cpu_split" "  pgbench ×$procs: $p_cpu_split")
+    bench_goal "workers ×$procs" "$w_rate" "$p_tps" "$GOAL"
 done
 
-printf '\n%-10s %13s %12s   %-14s | %16s %12s | %14s\n' processes "worker jobs/s" "first claim" "jobs per proc" \
-    "pgbench clients" "pgbench tps" "worker/pgbench"
+printf '\n%-10s %13s %12s   %-14s | %16s %12s | %14s %5s\n' processes "worker jobs/s" "first claim" "jobs per proc" \
+    "pgbench clients" "pgbench tps" "worker/pgbench" goal
 for row in "${rows[@]}"; do
     read -r procs w_rate w_first w_shares p_clients p_jobs p_tps <<<"$row"
-    printf '%-10s %13s %12s   %-14s | %16s %12s | %14s\n' "$procs" "$w_rate" "$(awk -v f="$w_first" 'BEGIN { printf "%.0f ms", f * 1000 }')" \
-        "$w_shares" "$p_clients ($p_jobs jobs)" "$p_tps" "$(awk -v a="$w_rate" -v b="$p_tps" 'BEGIN { printf "%.2f", a / b }')"
+    printf '%-10s %13s %12s   %-14s | %16s %12s | %14s %5s\n' "$procs" "$w_rate" "$(awk -v f="$w_first" 'BEGIN { printf "%.0f ms", f * 1000 }')" \
+        "$w_shares" "$p_clients ($p_jobs jobs)" "$p_tps" "$(bench_ratio "$w_rate" "$p_tps")" "$GOAL"
 done
+printf '%s\n' "${splits[@]}"
 echo "every job ran exactly once (attempts = 1) on both sides; the workers' medsync_jobs_succeeded_total agrees"
-if [[ ${#noisy[@]} -gt 0 ]]; then
-    printf 'bench-worker: warning: the machine was not quiet: %s; compare numbers from a quiet machine only\n' "${noisy[*]}" >&2
-fi
+bench_verdict bench-worker

@@ -4,6 +4,7 @@
 //! [`build`] returns an [`App`] bound to its health port, so tests start the very same
 //! application the binary runs.
 
+mod claiming;
 mod config;
 pub mod handlers;
 mod lanes;

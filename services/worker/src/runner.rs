@@ -25,19 +25,17 @@
 //! lease runs out and another worker claims them.
 
 use std::any::Any;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument as _;
 
 use medsync_domain::jobs::{self, Claimed, JobStatus};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::claiming::{Shared, listen, until_next_due};
 use crate::handlers::{Handlers, Outcome};
 pub use crate::lanes::Lanes;
 
@@ -58,46 +56,6 @@ pub struct Settings {
     pub poll: Duration,
     /// How long running jobs may take to finish after shutdown begins.
     pub drain: Duration,
-}
-
-/// Jobs claimed by one lane for the others.
-#[derive(Default)]
-struct Shared {
-    /// Claimed for another lane, with when.
-    handed_over: Mutex<VecDeque<(Claimed, Instant)>>,
-    /// Wakes one waiting lane per job handed over, or per notification.
-    wake: Notify,
-}
-
-impl Shared {
-    fn take(&self) -> Option<(Claimed, Instant)> {
-        self.handed_over
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop_front()
-    }
-
-    fn hand_over(&self, jobs: impl Iterator<Item = Claimed>) {
-        let now = Instant::now();
-        let mut queue = self
-            .handed_over
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let before = queue.len();
-        queue.extend(jobs.map(|job| (job, now)));
-        let added = queue.len() - before;
-        drop(queue);
-        for _ in 0..added {
-            self.wake.notify_one();
-        }
-    }
-
-    fn left_over(&self) -> usize {
-        self.handed_over
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    }
 }
 
 /// Runs jobs until `shutdown`.
@@ -256,56 +214,6 @@ async fn start(db: &PgPool, handlers: &Arc<Handlers>, settings: &Settings, job: 
         );
     } else {
         run_one(db, handlers, settings, job).await;
-    }
-}
-
-/// Wakes a lane whenever a job becomes queued (it claims for the other waiting lanes too);
-/// reconnects when the listening connection breaks (meanwhile lanes poll).
-async fn listen(db: PgPool, shared: Arc<Shared>, shutdown: CancellationToken) {
-    while !shutdown.is_cancelled() {
-        let mut listener = match PgListener::connect_with(&db).await {
-            Ok(l) => l,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for job notifications; polling meanwhile");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                continue;
-            }
-        };
-        if let Err(error) = listener.listen(jobs::NOTIFY_CHANNEL).await {
-            tracing::warn!(%error, "cannot listen for job notifications; polling meanwhile");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            continue;
-        }
-        // Jobs queued while nobody listened: let a lane look.
-        shared.wake.notify_one();
-        loop {
-            match listener.recv().await {
-                Ok(_) => shared.wake.notify_one(),
-                Err(error) => {
-                    tracing::warn!(%error, "job notifications interrupted; reconnecting");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// How long to sleep when nothing is due: until the next due job, at most `poll`.
-async fn until_next_due(db: &PgPool, poll: Duration) -> Duration {
-    match jobs::next_due(db).await {
-        Ok(Some(at)) => {
-            let ahead = at.duration_since(jiff::Timestamp::now());
-            Duration::try_from(ahead)
-                .unwrap_or(Duration::ZERO)
-                .min(poll)
-                // Past its due time by a hair: a few milliseconds, not a hot loop.
-                .max(Duration::from_millis(5))
-        }
-        Ok(None) => poll,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the next due time");
-            Duration::from_secs(1)
-        }
     }
 }
 

@@ -168,7 +168,7 @@ ORDER BY b.starts_at - m * interval '1 minute'
 LIMIT :queued;
 -- A database in steady state: visibility maps set and statistics fresh, so no autovacuum of
 -- the new rows runs into a measurement made right after.
-VACUUM (ANALYZE);
+VACUUM (ANALYZE, PARALLEL 0);
 SQL
 took=$(seconds "$started")
 

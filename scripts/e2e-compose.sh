@@ -56,6 +56,10 @@ trap cleanup EXIT
 trap 'printf "[e2e] stopped: line %s exited %s\n" "$LINENO" "$?"' ERR
 
 log() { printf '[e2e] %s\n' "$*"; }
+# The first line of a command's output, read after the command has finished. Never
+# `cmd | head -1` under pipefail: head closes the pipe early, the compose plugin dies of
+# SIGPIPE on its next write, and `docker` reports that as exit 255 with no message.
+first_line() { local out; out=$("$@") || return; printf '%s\n' "${out%%$'\n'*}"; }
 pass() { passed=$((passed + 1)); log "ok: $*"; }
 fail() { failed=$((failed + 1)); log "FAILED: $*"; }
 check() {  # DESCRIPTION COMMAND...: passes when COMMAND exits 0
@@ -284,14 +288,14 @@ nginx_cannot_reach_backend() {
 check "nginx cannot reach PostgreSQL or Redis (separate network)" nginx_cannot_reach_backend
 secrets_where_used() {
     local env ok=0
-    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q api | head -1)")
+    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(first_line "${prod[@]}" ps -q api)")
     grep -q '^TELEGRAM_BOT_TOKEN=' <<<"$env" && { log "  api has TELEGRAM_BOT_TOKEN"; ok=1; }
     grep -q '^TELEGRAM_WEBHOOK_SECRET=' <<<"$env" && { log "  api has TELEGRAM_WEBHOOK_SECRET"; ok=1; }
     grep -q '^SECRET_KEY=' <<<"$env" || { log "  api lacks SECRET_KEY"; ok=1; }
-    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q web | head -1)")
+    env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(first_line "${prod[@]}" ps -q web)")
     grep -q '^TELEGRAM_WEBHOOK_SECRET=' <<<"$env" && { log "  web has TELEGRAM_WEBHOOK_SECRET"; ok=1; }
     for service in bot worker webhook web; do
-        env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${prod[@]}" ps -q "$service" | head -1)")
+        env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(first_line "${prod[@]}" ps -q "$service")")
         grep -q '^SECRET_KEY=' <<<"$env" && { log "  $service has SECRET_KEY"; ok=1; }
         grep -q '^POSTGRES_PASSWORD=' <<<"$env" && { log "  $service has POSTGRES_PASSWORD"; ok=1; }
     done
@@ -302,7 +306,7 @@ secrets_where_used() {
 check "each service has only the secrets it uses" secrets_where_used
 redis_hardened() {
     local args policy
-    args=$(docker inspect -f '{{.Path}} {{join .Args " "}}' "$("${prod[@]}" ps -q redis | head -1)")
+    args=$(docker inspect -f '{{.Path}} {{join .Args " "}}' "$(first_line "${prod[@]}" ps -q redis)")
     [[ $args != *"$(env_value REDIS_PASSWORD)"* ]] || { log "  the Redis password is on its command line"; return 1; }
     policy=$("${prod[@]}" exec -T redis redis-cli CONFIG GET maxmemory-policy | tail -1)
     log "  redis maxmemory-policy: $policy"
@@ -382,7 +386,7 @@ booking_id=$("${client[@]}" "$https" book "$patient" "$patient_password") || boo
 check "a patient books through nginx (booking $booking_id)" test -n "$booking_id"
 page_weight() {  # the slots page of one doctor, HTML + CSS + JS, gzip, under 30 KB
     local doctor_page css js total=0 size url
-    doctor_page=$(curl -sk "$https/app/doctors" | grep -o 'href="/app/doctors/[0-9a-f-]*"' | head -1 | cut -d'"' -f2)
+    doctor_page=$(curl -sk "$https/app/doctors" | grep -o 'href="/app/doctors/[0-9a-f-]*"' | sed -n 1p | cut -d'"' -f2)
     [[ -n $doctor_page ]] || { log "  no doctor on /app/doctors"; return 1; }
     css=$(curl -sk "$https$doctor_page" | grep -o '/app/static/app\.[0-9a-f]*\.css')
     js=$(curl -sk "$https$doctor_page" | grep -o '/app/static/app\.[0-9a-f]*\.js')
@@ -449,14 +453,14 @@ check "redis log has no permission error" bash -c '! "${@}" logs redis 2>&1 | gr
 # replica one at a time, and then while one api replica is killed with SIGKILL. Every answer
 # must be a 2xx or an expected 4xx (a time taken, a patient's cap): no 502, no 503, no failed
 # connection; and nothing booked twice by nginx's retries.
-api_port=$(docker port "$("${prod[@]}" ps -q api | head -1)" 8080/tcp | head -1 | sed 's/.*://')
+api_port=$(docker port "$(first_line "${prod[@]}" ps -q api)" 8080/tcp | sed -n 1p | sed 's/.*://')
 "${client[@]}" "$https" loop 50 6 "http://127.0.0.1:$api_port" >"$work/loop.json" 2>"$work/loop.err" &
 loop_pid=$!
 sleep 6
 check "scripts/rolling-update.sh replaces the api and web replicas one at a time, each healthy first" \
     env COMPOSE="${prod[*]}" scripts/rolling-update.sh api web
 sleep 3
-victim=$("${prod[@]}" ps -q api | head -1)
+victim=$(first_line "${prod[@]}" ps -q api)
 log "  SIGKILL to api replica ${victim:0:12}"
 docker kill -s KILL "$victim" >/dev/null
 loop_code=0
@@ -513,8 +517,8 @@ check "grep <request id> finds the Telegram update at the webhook and its handli
 # password hasher. The api must stay up, answer only 200/201/401/429/503, stay under its
 # memory limit, and give the memory back within a minute.
 # One api replica, and the loopback port (of the overlay's range) that reaches it.
-api_id=$("${prod[@]}" ps -q api | head -1)
-api_port=$(docker port "$api_id" 8080/tcp | head -1 | sed 's/.*://')
+api_id=$(first_line "${prod[@]}" ps -q api)
+api_port=$(docker port "$api_id" 8080/tcp | sed -n 1p | sed 's/.*://')
 log "  the storm's replica: ${api_id:0:12} on 127.0.0.1:$api_port"
 api_pid=$(docker inspect -f '{{.State.Pid}}' "$api_id")
 proc_kib() {  # FIELD: VmRSS or VmHWM of the api's process, in KiB

@@ -118,7 +118,10 @@ converged() {  # every service at its replica count (the migrate job completed),
 }
 check "every service converged and ready through nginx within 400 s" converged
 
-db_container() { docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_db" | head -1; }
+# The first line of a command's output, read after it finished (`| head -1` under pipefail can
+# kill the writer with SIGPIPE, which docker reports as exit 255).
+first_line() { local out; out=$("$@") || return; printf '%s\n' "${out%%$'\n'*}"; }
+db_container() { first_line docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_db"; }
 psql_swarm() { docker exec "$(db_container)" psql -U medsync -d medsync -tAc "$1"; }
 client=(python3 "$root/e2e/client.py")
 
@@ -152,7 +155,7 @@ check "every booking of the load was made once" loop_booked_once
 # A task's container killed: Swarm replaces it.
 replaced() {
     local victim tasks deadline=$(( $(date +%s) + 120 ))
-    victim=$(docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_api" | head -1)
+    victim=$(first_line docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_api")
     docker kill -s KILL "$victim" >/dev/null
     log "  killed api container ${victim:0:12}"
     while :; do

@@ -98,7 +98,12 @@ api_pid=$!
 defer stop_pid "$api_pid"
 BENCH_CPU_API=$api_pid
 base=http://127.0.0.1:$port
-for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+# A second api with the free-slots cache off: what computing every answer costs (one row).
+computing_port=$(free_port)
+SLOTS_CACHE_MB=0 API_LISTEN_ADDR=127.0.0.1:$computing_port "$bin/api" >"$work/api-computing.log" 2>&1 &
+computing_pid=$!
+defer stop_pid "$computing_pid"
+for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$computing_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 register() {  # EMAIL NAME
     curl -fsS -o /dev/null "$base/api/v1/auth/register" -H 'content-type: application/json' \
@@ -323,6 +328,10 @@ get() {  # PATH TOKEN
     curl -fsS -o /dev/null "${auth[@]}" "$base$1"
 }
 for name in "${READ_ORDER[@]}"; do get "${READS[$name]%%|*}" "${READS[$name]#*|}"; done  # types known to every connection
+# The slots' answer is kept after that first request: announce a change of the doctor's
+# calendar, as PostgreSQL does on one, so the captured request computes it.
+sql -c "NOTIFY calendar_changed, '$doctor'" >/dev/null
+sleep 0.2
 log_lines=$(wc -l <"$BENCH_PG_LOG")
 sql -c "ALTER SYSTEM SET log_statement = 'all'" -c "ALTER SYSTEM SET log_line_prefix = '%p|'" \
     -c "SELECT pg_reload_conf()" >/dev/null
@@ -361,11 +370,27 @@ for name in login refresh; do
         "(BEGIN and COMMIT included); $(basename "$script") runs $(grep -cE '^(BEGIN|COMMIT|SELECT|INSERT|UPDATE|WITH)' "$script")"
 done
 
+cache_counts() { curl -fsS "$base/metrics" | awk '/^medsync_slots_cache_requests_total/ { split($1, l, "\""); n[l[2]] = $2 } END { printf "%d %d\n", n["hit"], n["miss"] }'; }
 for name in "${READ_ORDER[@]}"; do
     path=${READS[$name]%%|*}
     bearer=${READS[$name]#*|}
     auth=()
     [[ -z $bearer ]] || auth=(-H "Authorization: Bearer $bearer")
+    if [[ $name == slots ]]; then
+        read -r hits0 misses0 < <(cache_counts)
+        measure slots "${LABEL[slots]}" "$work/reads/slots.sql" "$base$path"
+        measure slots "… the same, gzip (as browsers ask)" "$work/reads/slots.sql" -H 'Accept-Encoding: gzip' "$base$path"
+        read -r hits1 misses1 < <(cache_counts)
+        slots_cache="kept answers served $((hits1 - hits0)), computed $((misses1 - misses0))"
+        echo "  slots cache: $slots_cache"
+        # The answer computed every time, on the api with the cache off.
+        base_pid=$api_pid
+        api_pid=$computing_pid BENCH_CPU_API=$computing_pid
+        GOAL[slots-computed]=-
+        measure slots-computed "… computed every time (cache off)" "$work/reads/slots.sql" "http://127.0.0.1:$computing_port$path"
+        api_pid=$base_pid BENCH_CPU_API=$base_pid
+        continue
+    fi
     measure "$name" "${LABEL[$name]}" "$work/reads/$name.sql" "${auth[@]}" "$base$path"
 done
 slots_in_answer=$(curl -fsS "$base${READS[slots]%%|*}" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
@@ -379,7 +404,7 @@ for row in "${rows[@]}"; do
     IFS='|' read -r label r a b c t l ratio goal <<<"$row"
     printf '%-28s %10s %9s %9s %8s | %11s %9s | %7s %5s\n' "$label" "$r" "$a" "$b" "$c" "$t" "$l ms" "$ratio" "$goal"
 done
-echo "bookings made by the api during its run: $booked; slots in the 7-day answer: $slots_in_answer"
+echo "bookings made by the api during its run: $booked; slots in the 7-day answer: $slots_in_answer; $slots_cache"
 [[ $SIZE == small ]] || echo "the tables: $(sql -c "SELECT (SELECT count(*) FROM bookings) || ' bookings, ' || (SELECT count(*) FROM jobs) || ' jobs, ' || (SELECT count(*) FROM users) || ' users'")"
 for row in "${rows[@]}"; do
     IFS='|' read -r label r a b c t l ratio goal <<<"$row"

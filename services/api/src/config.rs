@@ -71,6 +71,8 @@ pub struct Config {
     /// `API_DOCS_UI` (default false): serve Swagger UI at `/api/docs`. The OpenAPI document
     /// at `/api/openapi.json` is always served.
     pub docs_ui: bool,
+    /// `SLOTS_CACHE_MB` (default 64; 0: off): memory for kept free-slots answers.
+    pub slots_cache_bytes: u64,
 }
 
 impl Configuration for Config {
@@ -92,6 +94,7 @@ impl Configuration for Config {
                 "TRUST_PROXY_HEADERS",
                 "MAX_BODY_BYTES",
                 "API_DOCS_UI",
+                "SLOTS_CACHE_MB",
             ],
         ]
         .concat()
@@ -121,6 +124,7 @@ impl Configuration for Config {
             trust_proxy_headers: env.or("TRUST_PROXY_HEADERS", false)?,
             max_body_bytes: usize::try_from(max_body.max(1024)).unwrap_or(65_536),
             docs_ui: env.or("API_DOCS_UI", false)?,
+            slots_cache_bytes: u64::from(env.or("SLOTS_CACHE_MB", 64_u32)?) << 20,
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod extract;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod harness;
 pub mod routes;
+pub mod slots_cache;
 pub mod state;
 pub mod tokens;
 
@@ -39,6 +40,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use config::Config;
 
 use crate::error::ApiError;
+use crate::slots_cache::SlotsCache;
 use crate::state::AppState;
 use crate::tokens::Tokens;
 
@@ -116,14 +118,23 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         config.access_ttl,
     );
     let accounts = Accounts::new(&infra, config.accounts.clone()).await?;
+    let slots_cache = SlotsCache::new(config.slots_cache_bytes);
     let state = AppState {
         infra: infra.clone(),
         config: Arc::new(config),
         tokens,
         accounts,
+        slots_cache: slots_cache.clone(),
     };
     let router = router(state.clone());
-    App::bind(&state.config.base.http, infra.readiness(), router).await
+    let db = infra.db.clone();
+    Ok(
+        App::bind(&state.config.base.http, infra.readiness(), router)
+            .await?
+            .with_task("slots-cache", move |shutdown| {
+                slots_cache.listen(db, shutdown)
+            }),
+    )
 }
 
 fn router(state: AppState) -> Router {

@@ -18,4 +18,6 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Sign-in, registration and password hashing, as the web app does them.
     pub accounts: medsync_platform::accounts::Accounts,
+    /// Free-slots answers kept while they hold.
+    pub slots_cache: crate::slots_cache::SlotsCache,
 }

@@ -189,6 +189,9 @@ async fn create_booking(
         idempotency::record(&mut tx, user_id, key, status.as_u16(), &body).await?;
     }
     tx.commit().await?;
+    if status == StatusCode::CREATED {
+        state.slots_cache.changed(request.doctor_id);
+    }
     Ok(stored_response(status.as_u16(), body))
 }
 
@@ -339,5 +342,6 @@ async fn cancel_booking(
     )
     .await?;
     tx.commit().await?;
+    state.slots_cache.changed(booking.doctor_id);
     Ok(Json(BookingOut::new(&state, booking)))
 }

@@ -1,8 +1,10 @@
 //! `/api/v1/doctors/{id}/slots`: free appointment slots.
 
+use std::sync::Arc;
+
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use medsync_domain::clock::{Rfc3339, Rfc3339Writer, parse_rfc3339};
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::slots_cache::{Answer, Key};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -47,6 +50,9 @@ pub struct SlotOut {
 
 /// A doctor's free slots starting in `[from, to)`: the weekly schedule in the clinic's time
 /// zone, minus time off, bookings and the past.
+///
+/// Answers are kept and sent again while they are still the answer (see `slots_cache`); a
+/// client that accepts gzip gets them compressed.
 #[utoipa::path(get, path = "/api/v1/doctors/{id}/slots", tag = "catalog", params(("id" = Uuid, Path, description = "Doctor id"), Range),
     responses(
         (status = 200, description = "Free slots, earliest first", body = [SlotOut]),
@@ -57,7 +63,8 @@ async fn free_slots(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(range): ApiQuery<Range>,
-) -> Result<impl IntoResponse, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let from =
         parse_rfc3339(&range.from).map_err(|why| ApiError::BadRequest(format!("from: {why}")))?;
     let to = parse_rfc3339(&range.to).map_err(|why| ApiError::BadRequest(format!("to: {why}")))?;
@@ -69,19 +76,32 @@ async fn free_slots(
             "the range may span at most {MAX_RANGE_DAYS} days"
         )));
     }
+    let key = Key {
+        doctor: id,
+        from,
+        to,
+    };
+    if let Some(answer) = state.slots_cache.get(&key) {
+        return Ok(answer.respond(&headers));
+    }
+    let ticket = state.slots_cache.ticket();
     let mut conn = state.infra.db.acquire().await?;
     let calendar = slots::load_calendar(&mut conn, id, from, to)
         .await?
         .ok_or_else(|| ApiError::not_found("doctor"))?;
+    drop(conn);
     let tz = &state.config.booking.timezone;
     let free = slots::free_slots(&calendar, tz, from, to, Timestamp::now());
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
+    let answer = Answer::new(
         slots_json(&free, tz),
-    ))
+        free.first().map(|s| s.starts_at),
+        ticket.unwrap_or(0),
+    );
+    let response = answer.respond(&headers);
+    if ticket.is_some() {
+        state.slots_cache.keep(key, Arc::new(answer));
+    }
+    Ok(response)
 }
 
 /// The answer's body: what `Json<Vec<SlotOut>>` would serialize, written directly. A week of

@@ -14,3 +14,4 @@ mod catalog;
 mod http;
 mod http_behaviour;
 mod plans;
+mod slots_cache;

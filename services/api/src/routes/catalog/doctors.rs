@@ -246,6 +246,7 @@ pub(super) async fn update_doctor(
     let mut tx = state.infra.db.begin().await?;
     let doctor = catalog::update_doctor(&mut tx, id, &change).await?;
     tx.commit().await?;
+    state.slots_cache.changed(id);
     Ok(Json(doctor.into()))
 }
 
@@ -264,6 +265,7 @@ pub(super) async fn retire_doctor(
 ) -> Result<StatusCode, ApiError> {
     let mut conn = state.infra.db.acquire().await?;
     if catalog::retire_doctor(&mut conn, id).await? {
+        state.slots_cache.changed(id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("doctor"))

@@ -114,6 +114,7 @@ pub(super) async fn set_schedule(
         .ok_or_else(|| ApiError::not_found("doctor"))?;
     let schedule = catalog::weekly_schedule(&mut tx, id).await?;
     tx.commit().await?;
+    state.slots_cache.changed(id);
     Ok(Json(detail(&state, doctor, schedule)))
 }
 

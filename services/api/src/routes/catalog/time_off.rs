@@ -115,6 +115,7 @@ pub(super) async fn add_time_off(
     }
     let mut conn = state.infra.db.acquire().await?;
     let created = catalog::add_time_off(&mut conn, id, starts_at, ends_at, &reason).await?;
+    state.slots_cache.changed(id);
     Ok((StatusCode::CREATED, Json(TimeOffOut::new(&state, created))))
 }
 
@@ -133,6 +134,7 @@ pub(super) async fn delete_time_off(
 ) -> Result<StatusCode, ApiError> {
     let mut conn = state.infra.db.acquire().await?;
     if catalog::delete_time_off(&mut conn, id, time_off_id).await? {
+        state.slots_cache.changed(id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("time off"))

@@ -41,12 +41,19 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 COPY services services
 COPY migrations migrations
+# The Telegram simulator is a test tool: the production build leaves it out (tgsim-builder).
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    cargo build --release --locked --workspace --bins \
+    cargo build --release --locked --workspace --exclude medsync-tgsim --bins \
     && mkdir -p /out \
     && cp target/release/api target/release/webhook target/release/bot \
           target/release/worker target/release/web target/release/manage \
-          target/release/backup target/release/tgsim /out/
+          target/release/backup /out/
+
+# Only the tgsim image (tests, the dev profile) builds this stage.
+FROM builder AS tgsim-builder
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    cargo build --release --locked -p medsync-tgsim --bin tgsim \
+    && cp target/release/tgsim /out/
 
 # One binary on distroless cc (glibc, libgcc, CA certificates, tzdata; no shell, no package
 # manager), as the unprivileged user 65532.
@@ -151,7 +158,7 @@ CMD ["serve"]
 FROM runtime AS tgsim
 LABEL org.opencontainers.image.title="medsync-tgsim" \
       org.opencontainers.image.description="Telegram Bot API simulator for MedSync's tests"
-COPY --from=builder /out/tgsim /usr/local/bin/tgsim
+COPY --from=tgsim-builder /out/tgsim /usr/local/bin/tgsim
 ENV TGSIM_LISTEN_ADDR=0.0.0.0:8090
 EXPOSE 8090
 HEALTHCHECK --interval=5s --timeout=5s --retries=3 CMD ["/usr/local/bin/tgsim", "healthcheck"]

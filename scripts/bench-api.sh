@@ -52,6 +52,11 @@ declare -A GOAL=([booking]=0.8 [slots]=0.8 [me]=0.6 [my-bookings]=0.6 [agenda]=0
                  [doctors]=0.6 [admin-jobs]=0.6 [login]=- [refresh]=0.6)
 
 need bench-api wrk:wrk pgbench:postgresql-client psql:postgresql-client python3:python3
+# oha (a fixed request rate, coordinated omission corrected) is not packaged by Debian.
+if ! command -v oha >/dev/null; then
+    echo "bench-api: installing oha from crates.io (cargo install oha --locked)"
+    cargo install oha --locked -q
+fi
 
 work=$(mktemp -d)
 # Deferred steps run last first: the api, then the servers, then the files.
@@ -283,6 +288,7 @@ run_pgbench() {  # NAME SCRIPT → globals tps pg_lat
     ((failed == 0)) || { echo "bench-api: pgbench: $failed failed transactions on $1" >&2; exit 1; }
 }
 rows=()
+declare -A PEAK=()
 measure() {  # NAME LABEL PGBENCH-SCRIPT WRK-ARGS...
     run_wrk "$1" "${@:4}"
     run_pgbench "$1" "$3"
@@ -379,6 +385,7 @@ for name in "${READ_ORDER[@]}"; do
     if [[ $name == slots ]]; then
         read -r hits0 misses0 < <(cache_counts)
         measure slots "${LABEL[slots]}" "$work/reads/slots.sql" "$base$path"
+        PEAK[slots]=$rps
         measure slots "… the same, gzip (as browsers ask)" "$work/reads/slots.sql" -H 'Accept-Encoding: gzip' "$base$path"
         read -r hits1 misses1 < <(cache_counts)
         slots_cache="kept answers served $((hits1 - hits0)), computed $((misses1 - misses0))"
@@ -392,17 +399,93 @@ for name in "${READ_ORDER[@]}"; do
         continue
     fi
     measure "$name" "${LABEL[$name]}" "$work/reads/$name.sql" "${auth[@]}" "$base$path"
+    PEAK[$name]=$rps
 done
 slots_in_answer=$(curl -fsS "$base${READS[slots]%%|*}" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
 measure booking "POST /api/v1/bookings" "$work/booking.sql" -s "$work/book.lua" "$base"
+PEAK[booking]=$rps
 booked=$(sql -c "SELECT count(*) FROM bookings b JOIN bench_doctors d ON d.id = b.doctor_id WHERE starts_at >= to_timestamp($day0) AND starts_at < to_timestamp($day0 + 20 * 86400)")
 measure login "POST /api/v1/auth/login" "$work/login.sql" -s "$work/login.lua" "$base"
 measure refresh "POST /api/v1/auth/refresh" "$work/refresh.sql" -s "$work/refresh.lua" "$base"
+
+# --- Latency at half of each path's peak: oha sends at a fixed rate (its latency corrected for
+# coordinated omission: a late answer delays no request's start), 16 connections. Bookings come
+# from four oha processes, each a patient of its own at a quarter of the rate (one patient's
+# bookings queue on their row lock), each on other doctors' slots 120+ days out; the overall
+# p99 is at most the largest of the four.
+LATENCY_GOAL_MS=10
+oha_run() {  # OUT RATE OHA-ARGS...
+    oha -z "${SECONDS_PER_RUN}s" -c "$CONNECTIONS" -q "$2" --latency-correction --no-tui \
+        --output-format json "${@:3}" >"$1" 2>/dev/null || true
+}
+oha_read() {  # FILES... → "p50_ms p99_ms rps non_2xx errors" (p99 the largest, rps the sum)
+    python3 - "$@" <<'PY'
+import json, sys
+p50 = p99 = rps = 0.0
+bad = errors = 0
+for path in sys.argv[1:]:
+    try:
+        d = json.load(open(path))
+    except (OSError, ValueError):
+        errors += 1
+        continue
+    p50 = max(p50, (d["latencyPercentiles"].get("p50") or 0) * 1000)
+    p99 = max(p99, (d["latencyPercentiles"].get("p99") or 0) * 1000)
+    rps += d["summary"].get("requestsPerSec") or 0
+    bad += sum(n for code, n in d.get("statusCodeDistribution", {}).items() if not code.startswith("2"))
+    errors += sum(n for what, n in d.get("errorDistribution", {}).items() if "deadline" not in what)
+print(f"{p50:.2f} {p99:.2f} {rps:.0f} {bad} {errors}")
+PY
+}
+latency_rows=()
+latency() {  # NAME LABEL FILES...
+    local p50 p99 got bad errors rate=$((PEAK[$1] / 2))
+    read -r p50 p99 got bad errors < <(oha_read "${@:3}")
+    latency_rows+=("$2|$rate|$got|$p50|$p99|$bad|$errors")
+    printf '  %-26s at %6s req/s (half of %s): p50 %s ms, p99 %s ms, %s not 2xx, %s failed\n' \
+        "$2" "$rate" "${PEAK[$1]}" "$p50" "$p99" "$bad" "$errors"
+    if awk -v p="$p99" -v g="$LATENCY_GOAL_MS" 'BEGIN { exit !(p > g) }'; then
+        bench_failed+=("$2: p99 $p99 ms at half its peak, above $LATENCY_GOAL_MS ms")
+    fi
+    [[ $bad == 0 && $errors == 0 ]] || bench_failed+=("$2 at half its peak: $bad answers not 2xx, $errors failed")
+}
+echo "bench-api: latency at half of each path's peak rate (oha)"
+bench_quiet_start "latency slots"
+oha_run "$work/oha-slots.json" "$((PEAK[slots] / 2))" --disable-compression "$base${READS[slots]%%|*}"
+bench_quiet_stop "latency slots"
+latency slots "${LABEL[slots]}" "$work/oha-slots.json"
+bench_quiet_start "latency my-bookings"
+oha_run "$work/oha-my-bookings.json" "$((PEAK[my-bookings] / 2))" -H "Authorization: Bearer $patient_token" "$base/api/v1/bookings"
+bench_quiet_stop "latency my-bookings"
+latency my-bookings "${LABEL[my-bookings]}" "$work/oha-my-bookings.json"
+python3 - "$work" "$((day0 + 120 * 86400))" "$doctor_list" "$(( (PEAK[booking] / 2 / 4 + 1) * (SECONDS_PER_RUN + 2) ))" <<'PY'
+import json, sys, time
+work, start, doctors, n = sys.argv[1], int(sys.argv[2]), json.loads("[" + sys.argv[3] + "]"), int(sys.argv[4])
+for k in range(4):
+    with open(f"{work}/oha-book-{k}.lines", "w") as out:
+        base = start + k * 30 * 86400
+        for i in range(n):
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + (i // len(doctors)) * 300))
+            out.write(json.dumps({"doctor_id": doctors[i % len(doctors)], "starts_at": at}) + "\n")
+PY
+bench_quiet_start "latency booking"
+for k in 0 1 2 3; do
+    oha_run "$work/oha-book-$k.json" "$(( (PEAK[booking] / 2 + 3) / 4 ))" -m POST -T application/json \
+        -Z "$work/oha-book-$k.lines" -H "Authorization: Bearer ${tokens[$((k + 1))]//\"/}" "$base/api/v1/bookings" &
+done
+wait
+bench_quiet_stop "latency booking"
+latency booking "POST /api/v1/bookings" "$work"/oha-book-{0,1,2,3}.json
 
 printf '\n%-28s %10s %9s %9s %8s | %11s %9s | %7s %5s\n' "route ($SIZE data)" "api req/s" p50 p99 non-2xx "pgbench tps" "pg mean" "api/pg" goal
 for row in "${rows[@]}"; do
     IFS='|' read -r label r a b c t l ratio goal <<<"$row"
     printf '%-28s %10s %9s %9s %8s | %11s %9s | %7s %5s\n' "$label" "$r" "$a" "$b" "$c" "$t" "$l ms" "$ratio" "$goal"
+done
+printf '\n%-28s %10s %10s %9s %9s %8s %7s\n' "half peak, fixed rate" "rate" "answered" p50 p99 non-2xx failed
+for row in "${latency_rows[@]}"; do
+    IFS='|' read -r label rate got a b c d <<<"$row"
+    printf '%-28s %10s %10s %9s %9s %8s %7s\n' "$label" "$rate" "$got" "$a ms" "$b ms" "$c" "$d"
 done
 echo "bookings made by the api during its run: $booked; slots in the 7-day answer: $slots_in_answer; $slots_cache"
 [[ $SIZE == small ]] || echo "the tables: $(sql -c "SELECT (SELECT count(*) FROM bookings) || ' bookings, ' || (SELECT count(*) FROM jobs) || ' jobs, ' || (SELECT count(*) FROM users) || ' users'")"

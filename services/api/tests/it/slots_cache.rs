@@ -267,52 +267,28 @@ async fn kept_answers_equal_computed_ones_after_every_change(
         "a cancellation by another writer",
     )
     .await;
-    exec(db, "INSERT INTO doctor_time_off (id, doctor_id, period) SELECT gen_random_uuid(), $1, tstzrange(min(starts_at), max(ends_at)) FROM bookings WHERE doctor_id = $1", doctor).await;
-    agree(
-        &cached,
-        &computing,
-        doctor,
-        Duration::from_secs(5),
-        "time off by another writer",
-    )
-    .await;
-    exec(
-        db,
-        "DELETE FROM doctor_time_off WHERE doctor_id = $1",
-        doctor,
-    )
-    .await;
-    agree(
-        &cached,
-        &computing,
-        doctor,
-        Duration::from_secs(5),
-        "time off deleted by another writer",
-    )
-    .await;
-    exec(db, "INSERT INTO doctor_schedules (id, doctor_id, weekday, starts_at, ends_at) SELECT gen_random_uuid(), $1, d, '18:00', '20:00' FROM generate_series(1, 7) d", doctor).await;
-    agree(
-        &cached,
-        &computing,
-        doctor,
-        Duration::from_secs(5),
-        "hours added by another writer",
-    )
-    .await;
-    exec(
-        db,
-        "UPDATE doctors SET slot_minutes = 15 WHERE id = $1",
-        doctor,
-    )
-    .await;
-    agree(
-        &cached,
-        &computing,
-        doctor,
-        Duration::from_secs(5),
-        "a slot length set by another writer",
-    )
-    .await;
+    // Time off, weekly hours and the slot length, each changed by SQL.
+    for (sql, what) in [
+        (
+            "INSERT INTO doctor_time_off (id, doctor_id, period) SELECT gen_random_uuid(), $1, tstzrange(min(starts_at), max(ends_at)) FROM bookings WHERE doctor_id = $1",
+            "time off by another writer",
+        ),
+        (
+            "DELETE FROM doctor_time_off WHERE doctor_id = $1",
+            "time off deleted by another writer",
+        ),
+        (
+            "INSERT INTO doctor_schedules (id, doctor_id, weekday, starts_at, ends_at) SELECT gen_random_uuid(), $1, d, '18:00', '20:00' FROM generate_series(1, 7) d",
+            "hours added by another writer",
+        ),
+        (
+            "UPDATE doctors SET slot_minutes = 15 WHERE id = $1",
+            "a slot length set by another writer",
+        ),
+    ] {
+        exec(db, sql, doctor).await;
+        agree(&cached, &computing, doctor, Duration::from_secs(5), what).await;
+    }
     exec(
         db,
         "UPDATE doctors SET active = false WHERE id = $1",

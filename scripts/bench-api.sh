@@ -383,6 +383,8 @@ done
 # bookings queue on their row lock: one patient booking hundreds a second is no clinic's
 # load), each on the doctors' slots 120+ days out; the overall p99 is at most the largest of
 # the sixteen.
+# Then pgbench runs the path's SQL at the same rate, and PostgreSQL's own p50 and p99 are
+# printed beside the api's: what the database alone takes at that load.
 LATENCY_GOAL_MS=10
 oha_run() {  # OUT RATE OHA-ARGS...
     oha -z "${SECONDS_PER_RUN}s" -c "${OHA_CONNECTIONS:-$CONNECTIONS}" -q "$2" --latency-correction --no-tui \
@@ -412,24 +414,40 @@ for path in sys.argv[2:]:
 print(f"{p50:.2f} {p99:.2f} {rps:.0f} {bad} {errors} {expected}")
 PY
 }
+# PostgreSQL alone at the same fixed rate (pgbench -R, each transaction's time logged; its
+# latency counted from when it was due, as oha's): the floor under the api's latency.
+pg_latency() {  # NAME SCRIPT RATE → "p50_ms p99_ms"
+    local dir=$work/pglat-$1
+    mkdir -p "$dir"
+    (cd "$dir" && pgbench -n -M prepared -c "$CONNECTIONS" -j "$THREADS" -T "$SECONDS_PER_RUN" -R "$3" \
+        -l --log-prefix=tx -f "$2" "$bench_url" >"$dir/summary.txt" 2>&1) ||
+        { echo "bench-api: pgbench -R failed on $1:" >&2; tail -n 20 "$dir/summary.txt" >&2; exit 1; }
+    # A log line: client, transaction, time (µs), script, epoch s, µs, schedule lag (µs).
+    cat "$dir"/tx.* | awk '{ print $3 + $7 }' | sort -n |
+        awk '{ t[NR] = $1 } END { if (NR == 0) { print "- -"; exit }
+              printf "%.2f %.2f\n", t[int((NR - 1) * 0.5) + 1] / 1000, t[int((NR - 1) * 0.99) + 1] / 1000 }'
+}
 latency_rows=()
-latency() {  # NAME LABEL EXPECTED-4XX FILES...
-    local p50 p99 got bad errors expected rate=$((PEAK[$1] / 2)) also=
-    read -r p50 p99 got bad errors expected < <(oha_read "${@:3}")
+latency() {  # NAME LABEL EXPECTED-4XX PGBENCH-SCRIPT FILES...
+    local p50 p99 got bad errors expected rate=$((PEAK[$1] / 2)) also= pg50 pg99
+    read -r p50 p99 got bad errors expected < <(oha_read "$3" "${@:5}")
     [[ $3 == - ]] || also=" ($expected answered $3, expected)"
-    latency_rows+=("$2|$rate|$got|$p50|$p99|$bad|$errors")
-    printf '    latency at %s req/s (half of %s): p50 %s ms, p99 %s ms, %s not 2xx%s, %s failed\n' \
-        "$rate" "${PEAK[$1]}" "$p50" "$p99" "$bad" "$also" "$errors"
+    bench_quiet_start "$1 (pgbench latency)"
+    read -r pg50 pg99 < <(pg_latency "$1" "$4" "$rate")
+    bench_quiet_stop "$1 (pgbench latency)"
+    latency_rows+=("$2|$rate|$got|$p50|$p99|$bad|$errors|$pg50|$pg99")
+    printf '    latency at %s req/s (half of %s): p50 %s ms, p99 %s ms, %s not 2xx%s, %s failed; pgbench at that rate: p50 %s ms, p99 %s ms\n' \
+        "$rate" "${PEAK[$1]}" "$p50" "$p99" "$bad" "$also" "$errors" "$pg50" "$pg99"
     if awk -v p="$p99" -v g="$LATENCY_GOAL_MS" 'BEGIN { exit !(p > g) }'; then
         bench_failed+=("$2: p99 $p99 ms at half its peak, above $LATENCY_GOAL_MS ms")
     fi
     [[ $bad == 0 && $errors == 0 ]] || bench_failed+=("$2 at half its peak: $bad answers not 2xx, $errors failed")
 }
-latency_get() {  # NAME LABEL URL [OHA-ARGS...]: right after NAME's peak, in the same state
+latency_get() {  # NAME LABEL PGBENCH-SCRIPT URL [OHA-ARGS...]: right after NAME's peak, in the same state
     bench_quiet_start "$1 (latency)"
-    oha_run "$work/oha-$1.json" "$((PEAK[$1] / 2))" --disable-compression "${@:4}" "$3"
+    oha_run "$work/oha-$1.json" "$((PEAK[$1] / 2))" --disable-compression "${@:5}" "$4"
     bench_quiet_stop "$1 (latency)"
-    latency "$1" "$2" - "$work/oha-$1.json"
+    latency "$1" "$2" - "$3" "$work/oha-$1.json"
 }
 latency_booking() {  # bodies drawn at random (oha -Z) from 50,000 per process: a rare 409
     python3 - "$work" "$((day0 + 120 * 86400))" "$doctor_list" "$ZONE" <<'PY'
@@ -459,7 +477,7 @@ PY
     done
     wait "${oha_pids[@]}"
     bench_quiet_stop "booking (latency)"
-    latency booking "POST /api/v1/bookings" 409 "$work"/oha-book-{0..15}.json
+    latency booking "POST /api/v1/bookings" 409 "$work/booking.sql" "$work"/oha-book-{0..15}.json
 }
 
 cache_counts() { curl -fsS "$base/metrics" | awk '/^medsync_slots_cache_requests_total/ { split($1, l, "\""); n[l[2]] = $2 } END { printf "%d %d\n", n["hit"], n["miss"] }'; }
@@ -472,7 +490,7 @@ for name in "${READ_ORDER[@]}"; do
         read -r hits0 misses0 < <(cache_counts)
         measure slots "${LABEL[slots]}" "$work/reads/slots.sql" "$base$path"
         PEAK[slots]=$rps
-        latency_get slots "${LABEL[slots]}" "$base$path"
+        latency_get slots "${LABEL[slots]}" "$work/reads/slots.sql" "$base$path"
         measure slots "… the same, gzip (as browsers ask)" "$work/reads/slots.sql" -H 'Accept-Encoding: gzip' "$base$path"
         read -r hits1 misses1 < <(cache_counts)
         slots_cache="kept answers served $((hits1 - hits0)), computed $((misses1 - misses0))"
@@ -487,7 +505,7 @@ for name in "${READ_ORDER[@]}"; do
     fi
     measure "$name" "${LABEL[$name]}" "$work/reads/$name.sql" "${auth[@]}" "$base$path"
     PEAK[$name]=$rps
-    [[ $name != my-bookings ]] || latency_get "$name" "${LABEL[$name]}" "$base$path" "${auth[@]}"
+    [[ $name != my-bookings ]] || latency_get "$name" "${LABEL[$name]}" "$work/reads/$name.sql" "$base$path" "${auth[@]}"
 done
 slots_in_answer=$(curl -fsS "$base${READS[slots]%%|*}" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
 measure booking "POST /api/v1/bookings" "$work/booking.sql" -s "$work/book.lua" "$base"
@@ -503,10 +521,10 @@ for row in "${rows[@]}"; do
     IFS='|' read -r label r a b c t l ratio goal <<<"$row"
     printf '%-28s %10s %9s %9s %8s | %11s %9s | %7s %5s\n' "$label" "$r" "$a" "$b" "$c" "$t" "$l ms" "$ratio" "$goal"
 done
-printf '\n%-28s %10s %10s %9s %9s %8s %7s\n' "half peak, fixed rate" "rate" "answered" p50 p99 non-2xx failed
+printf '\n%-28s %10s %10s %9s %9s %8s %7s | %12s %12s\n' "half peak, fixed rate" "rate" "answered" p50 p99 non-2xx failed "pgbench p50" "pgbench p99"
 for row in "${latency_rows[@]}"; do
-    IFS='|' read -r label rate got a b c d <<<"$row"
-    printf '%-28s %10s %10s %9s %9s %8s %7s\n' "$label" "$rate" "$got" "$a ms" "$b ms" "$c" "$d"
+    IFS='|' read -r label rate got a b c d e f <<<"$row"
+    printf '%-28s %10s %10s %9s %9s %8s %7s | %12s %12s\n' "$label" "$rate" "$got" "$a ms" "$b ms" "$c" "$d" "$e ms" "$f ms"
 done
 echo "bookings made by the api during its run: $booked; slots in the 7-day answer: $slots_in_answer; $slots_cache"
 [[ $SIZE == small ]] || echo "the tables: $(sql -c "SELECT (SELECT count(*) FROM bookings) || ' bookings, ' || (SELECT count(*) FROM jobs) || ' jobs, ' || (SELECT count(*) FROM users) || ' users'")"

@@ -4,6 +4,9 @@
 //! Every request checks that the token's session is still signed in (PostgreSQL), so signing
 //! out, signing out everywhere, or a password or role change ends the access tokens at once;
 //! signing out also puts the token's `jti` on a Redis deny list until it would have expired.
+//! A session found live is remembered until anything ends one of its account's sessions
+//! ([`crate::live_sessions`]); only a session not remembered is checked in Redis and
+//! PostgreSQL.
 
 use std::marker::PhantomData;
 
@@ -69,6 +72,13 @@ impl FromRequestParts<AppState> for CurrentUser {
         let claims = state.tokens.verify(token).ok_or(ApiError::Unauthorized(
             "the access token is invalid or expired",
         ))?;
+        if state.sessions.is_live(claims.sub, claims.sid) {
+            return Ok(Self {
+                claims,
+                token: token.to_owned(),
+            });
+        }
+        let ticket = state.sessions.ticket();
         let mut redis = state.infra.redis.conn.clone();
         let revoked: bool = redis::cmd("EXISTS")
             .arg(revoked_key(state, claims.jti))
@@ -83,6 +93,7 @@ impl FromRequestParts<AppState> for CurrentUser {
                 "the session was signed out (sign-out everywhere, or a password or role change)",
             ));
         }
+        state.sessions.keep(claims.sub, claims.sid, ticket);
         Ok(Self {
             claims,
             token: token.to_owned(),

@@ -73,6 +73,8 @@ pub struct Config {
     pub docs_ui: bool,
     /// `SLOTS_CACHE_MB` (default 64; 0: off): memory for kept free-slots answers.
     pub slots_cache_bytes: u64,
+    /// `SESSION_CACHE_ENTRIES` (default 100000; 0: off): sessions remembered as signed in.
+    pub session_cache_entries: usize,
 }
 
 impl Configuration for Config {
@@ -95,6 +97,7 @@ impl Configuration for Config {
                 "MAX_BODY_BYTES",
                 "API_DOCS_UI",
                 "SLOTS_CACHE_MB",
+                "SESSION_CACHE_ENTRIES",
             ],
         ]
         .concat()
@@ -125,6 +128,8 @@ impl Configuration for Config {
             max_body_bytes: usize::try_from(max_body.max(1024)).unwrap_or(65_536),
             docs_ui: env.or("API_DOCS_UI", false)?,
             slots_cache_bytes: u64::from(env.or("SLOTS_CACHE_MB", 64_u32)?) << 20,
+            session_cache_entries: usize::try_from(env.or("SESSION_CACHE_ENTRIES", 100_000_u32)?)
+                .unwrap_or(100_000),
         })
     }
 }

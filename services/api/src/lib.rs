@@ -6,6 +6,7 @@
 //! runs.
 
 pub mod auth;
+pub mod changes;
 pub mod client_ip;
 pub mod config;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod extract;
 #[cfg(feature = "harness")]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod harness;
+pub mod live_sessions;
 pub mod routes;
 pub mod slots_cache;
 pub mod state;
@@ -40,6 +42,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use config::Config;
 
 use crate::error::ApiError;
+use crate::live_sessions::LiveSessions;
 use crate::slots_cache::SlotsCache;
 use crate::state::AppState;
 use crate::tokens::Tokens;
@@ -119,20 +122,26 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
     );
     let accounts = Accounts::new(&infra, config.accounts.clone()).await?;
     let slots_cache = SlotsCache::new(config.slots_cache_bytes);
+    let sessions = LiveSessions::new(config.session_cache_entries);
+    let feeds = [slots_cache.changes(), sessions.changes()]
+        .into_iter()
+        .flatten()
+        .collect();
     let state = AppState {
         infra: infra.clone(),
         config: Arc::new(config),
         tokens,
         accounts,
-        slots_cache: slots_cache.clone(),
+        slots_cache,
+        sessions,
     };
     let router = router(state.clone());
     let db = infra.db.clone();
     Ok(
         App::bind(&state.config.base.http, infra.readiness(), router)
             .await?
-            .with_task("slots-cache", move |shutdown| {
-                slots_cache.listen(db, shutdown)
+            .with_task("changes", move |shutdown| {
+                changes::listen(db, feeds, shutdown)
             }),
     )
 }

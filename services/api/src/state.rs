@@ -20,4 +20,6 @@ pub struct AppState {
     pub accounts: medsync_platform::accounts::Accounts,
     /// Free-slots answers kept while they hold.
     pub slots_cache: crate::slots_cache::SlotsCache,
+    /// Sessions known to be signed in.
+    pub sessions: crate::live_sessions::LiveSessions,
 }

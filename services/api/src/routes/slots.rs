@@ -95,12 +95,10 @@ async fn free_slots(
     let answer = Answer::new(
         slots_json(&free, tz),
         free.first().map(|s| s.starts_at),
-        ticket.unwrap_or(0),
+        ticket,
     );
     let response = answer.respond(&headers);
-    if ticket.is_some() {
-        state.slots_cache.keep(key, Arc::new(answer));
-    }
+    state.slots_cache.keep(key, Arc::new(answer));
     Ok(response)
 }
 

@@ -153,5 +153,8 @@ async fn update_me(
         audit::record(&mut tx, event).await?;
     }
     tx.commit().await?;
+    if changes_password {
+        state.sessions.ended(user.claims.sub);
+    }
     Ok(Json(updated.into()))
 }

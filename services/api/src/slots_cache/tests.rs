@@ -22,76 +22,57 @@ fn gzip_is_taken_only_when_accepted() {
     assert!(!accepts_gzip(&HeaderMap::new()));
 }
 
-fn answer(seen: u64) -> Arc<Answer> {
-    Arc::new(Answer::new(b"[]".to_vec(), None, seen))
+fn answer(cache: &SlotsCache, first_slot: Option<Timestamp>) -> Arc<Answer> {
+    Arc::new(Answer::new(b"[]".to_vec(), first_slot, cache.ticket()))
+}
+
+fn key(doctor: Uuid) -> Key {
+    Key {
+        doctor,
+        from: Timestamp::UNIX_EPOCH,
+        to: Timestamp::MAX,
+    }
 }
 
 #[test]
 fn an_announcement_after_the_ticket_retires_the_answer_and_only_its_doctors() {
     let cache = SlotsCache::new(1 << 20);
-    let key = |doctor| Key {
-        doctor,
-        from: Timestamp::UNIX_EPOCH,
-        to: Timestamp::MAX,
-    };
+    let changes = cache.changes().unwrap();
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     assert!(cache.ticket().is_none(), "not listening: nothing kept");
-    cache.set_listening(true);
-    let ticket = cache.ticket().unwrap();
-    cache.keep(key(a), answer(ticket));
-    cache.keep(key(b), answer(ticket));
+    cache.keep(key(a), answer(&cache, None));
+    changes.set_listening(true);
+    assert!(
+        cache.get(&key(a)).is_none(),
+        "made without a ticket: not kept"
+    );
+    cache.keep(key(a), answer(&cache, None));
+    cache.keep(key(b), answer(&cache, None));
     assert!(cache.get(&key(a)).is_some());
-    cache.announced(&a.to_string());
+    changes.announced(&a.to_string());
     assert!(cache.get(&key(a)).is_none(), "a changed after the ticket");
     assert!(cache.get(&key(b)).is_some(), "b did not");
-    // Made after the announcement: kept.
-    cache.keep(key(a), answer(cache.ticket().unwrap()));
-    assert!(cache.get(&key(a)).is_some());
-    cache.announced("*");
-    assert!(cache.get(&key(a)).is_none() && cache.get(&key(b)).is_none());
-    let ticket = cache.ticket().unwrap();
-    cache.keep(key(b), answer(ticket));
-    cache.set_listening(false);
-    assert!(
-        cache.get(&key(b)).is_none(),
-        "not listening: nothing served"
-    );
-    assert!(cache.ticket().is_none());
-    cache.set_listening(true);
-    cache.keep(key(b), answer(ticket));
-    assert!(
-        cache.get(&key(b)).is_none(),
-        "made before a reconnection: announcements may have been missed"
-    );
+    cache.changed(b);
+    assert!(cache.get(&key(b)).is_none(), "changed here");
+    changes.set_listening(false);
+    assert!(cache.ticket().is_none() && !cache.is_listening());
 }
 
 #[test]
 fn an_answer_ends_when_its_first_slot_begins() {
     let cache = SlotsCache::new(1 << 20);
-    cache.set_listening(true);
-    let key = Key {
-        doctor: Uuid::now_v7(),
-        from: Timestamp::UNIX_EPOCH,
-        to: Timestamp::MAX,
-    };
+    cache.changes().unwrap().set_listening(true);
+    let doctor = Uuid::now_v7();
     let begun = Timestamp::now() - SignedDuration::from_millis(1);
-    let ticket = cache.ticket().unwrap();
-    cache.keep(
-        key,
-        Arc::new(Answer::new(b"[]".to_vec(), Some(begun), ticket)),
-    );
-    assert!(cache.get(&key).is_none());
+    cache.keep(key(doctor), answer(&cache, Some(begun)));
+    assert!(cache.get(&key(doctor)).is_none());
     let later = Timestamp::now() + SignedDuration::from_hours(1);
-    cache.keep(
-        key,
-        Arc::new(Answer::new(b"[]".to_vec(), Some(later), ticket)),
-    );
-    assert!(cache.get(&key).is_some());
+    cache.keep(key(doctor), answer(&cache, Some(later)));
+    assert!(cache.get(&key(doctor)).is_some());
 }
 
 #[test]
 fn off_keeps_nothing() {
     let cache = SlotsCache::new(0);
-    cache.set_listening(true);
-    assert!(cache.ticket().is_none() && !cache.is_listening());
+    assert!(cache.changes().is_none() && cache.ticket().is_none() && !cache.is_listening());
 }

@@ -13,5 +13,6 @@ mod bookings;
 mod catalog;
 mod http;
 mod http_behaviour;
+mod live_sessions;
 mod plans;
 mod slots_cache;

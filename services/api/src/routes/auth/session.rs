@@ -58,6 +58,9 @@ pub(super) async fn refresh(
         audit::record(&mut tx, event).await?;
     }
     tx.commit().await?;
+    if let Rotation::Reused { user_id, .. } = rotation {
+        state.sessions.ended(user_id);
+    }
     match rotation {
         Rotation::Rotated { user_id, token, .. } => {
             let user = users::get(&state.infra.db, user_id)
@@ -117,6 +120,7 @@ pub(super) async fn logout(
         sessions::revoke(&mut conn, user.claims.sub, &token, now).await?;
     }
     drop(conn);
+    state.sessions.ended(user.claims.sub);
     deny(&state, &user, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -168,6 +172,7 @@ pub(super) async fn logout_all(
         .details(serde_json::json!({ "sessions": sessions }));
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
+    state.sessions.ended(user.claims.sub);
     deny(&state, &user, now).await?;
     tracing::info!(user = %user.claims.sub, sessions, "signed out everywhere");
     Ok(Json(SignedOut { sessions }))

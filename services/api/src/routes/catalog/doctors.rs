@@ -223,6 +223,10 @@ pub(super) async fn create_doctor(
     let mut tx = state.infra.db.begin().await?;
     let doctor = catalog::create_doctor(&mut tx, &change).await?;
     tx.commit().await?;
+    // A patient's account made a doctor's has every session ended (the role changed).
+    if let Some(user) = input.user_id {
+        state.sessions.ended(user);
+    }
     Ok((StatusCode::CREATED, Json(doctor.into())))
 }
 
@@ -247,6 +251,9 @@ pub(super) async fn update_doctor(
     let doctor = catalog::update_doctor(&mut tx, id, &change).await?;
     tx.commit().await?;
     state.slots_cache.changed(id);
+    if let Some(user) = input.user_id {
+        state.sessions.ended(user);
+    }
     Ok(Json(doctor.into()))
 }
 

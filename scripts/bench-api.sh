@@ -334,8 +334,10 @@ get() {  # PATH TOKEN
     curl -fsS -o /dev/null "${auth[@]}" "$base$1"
 }
 for name in "${READ_ORDER[@]}"; do get "${READS[$name]%%|*}" "${READS[$name]#*|}"; done  # types known to every connection
-# The slots' answer is kept after that first request: announce a change of the doctor's
-# calendar, as PostgreSQL does on one, so the captured request computes it.
+# The slots' answer is kept after that first request, and the sessions are remembered as
+# signed in: announce a change of the doctor's calendar and of every session, as PostgreSQL
+# does on one, so each captured request does all its work (the session checked, the answer
+# computed), as a request does when nothing is kept.
 sql -c "NOTIFY calendar_changed, '$doctor'" >/dev/null
 sleep 0.2
 log_lines=$(wc -l <"$BENCH_PG_LOG")
@@ -343,6 +345,8 @@ sql -c "ALTER SYSTEM SET log_statement = 'all'" -c "ALTER SYSTEM SET log_line_pr
     -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
 capture() {  # NAME COMMAND...
+    sql -c "NOTIFY sessions_changed, '*'" >/dev/null
+    sleep 0.1
     sql -c "SELECT 'bench-capture:begin:$1'" >/dev/null
     "${@:2}"
     sleep 0.2

@@ -382,11 +382,10 @@ done
 
 # --- Latency at half of each path's peak: oha sends at a fixed rate (its latency corrected for
 # coordinated omission: a late answer delays no request's start), 16 connections, no
-# Accept-Encoding (as wrk, whose peak it halves). Bookings come from 16 oha processes (2
-# connections each), each a patient of their own at a sixteenth of the rate (a patient's
-# bookings queue on their row lock: one patient booking hundreds a second is no clinic's
-# load), each on the doctors' slots 120+ days out; the overall p99 is at most the largest of
-# the sixteen.
+# Accept-Encoding (as wrk, whose peak it halves). Bookings come from scripts/bench-rate.py
+# (the same fixed rate and latency counting, 16 connections), each request from the next of
+# the 64 patients (a patient's bookings queue on their row lock: one patient booking hundreds
+# a second is no clinic's load) for the next doctor's slot 120+ days out.
 # Then pgbench runs the path's SQL at the same rate, and PostgreSQL's own p50 and p99 are
 # printed beside the api's: what the database alone takes at that load.
 LATENCY_GOAL_MS=10
@@ -405,6 +404,10 @@ for path in sys.argv[2:]:
     except (OSError, ValueError):
         errors += 1
         continue
+    if "p99_ms" in d:  # scripts/bench-rate.py's
+        d = {"latencyPercentiles": {"p50": (d["p50_ms"] or 0) / 1000, "p99": (d["p99_ms"] or 0) / 1000},
+             "summary": {"requestsPerSec": d["answered_per_second"]},
+             "statusCodeDistribution": d["status"], "errorDistribution": {"failed": d["failed"]}}
     p50 = max(p50, (d["latencyPercentiles"].get("p50") or 0) * 1000)
     p99 = max(p99, (d["latencyPercentiles"].get("p99") or 0) * 1000)
     rps += d["summary"].get("requestsPerSec") or 0
@@ -453,35 +456,33 @@ latency_get() {  # NAME LABEL PGBENCH-SCRIPT URL [OHA-ARGS...]: right after NAME
     bench_quiet_stop "$1 (latency)"
     latency "$1" "$2" - "$3" "$work/oha-$1.json"
 }
-latency_booking() {  # bodies drawn at random (oha -Z) from 50,000 per process: a rare 409
-    python3 - "$work" "$((day0 + 120 * 86400))" "$doctor_list" "$ZONE" <<'PY'
+latency_booking() {  # scripts/bench-rate.py: oha sends one Authorization header per run
+    local rate=$((PEAK[booking] / 2))
+    python3 - "$work/book.lines" "$((day0 + 120 * 86400))" "$doctor_list" "$token_list" "$ZONE" \
+        "$((rate * SECONDS_PER_RUN + rate))" <<'PY'
 import datetime, json, sys, zoneinfo
-work, start, doctors = sys.argv[1], int(sys.argv[2]), json.loads("[" + sys.argv[3] + "]")
-zone = zoneinfo.ZoneInfo(sys.argv[4])
-def slots(base):  # the day's last 5 minutes are no slot (the hours end at 23:59:59)
-    at = datetime.datetime.fromtimestamp(base, datetime.timezone.utc)
+out, start = sys.argv[1], int(sys.argv[2])
+doctors, tokens = json.loads("[" + sys.argv[3] + "]"), json.loads("[" + sys.argv[4] + "]")
+zone, count = zoneinfo.ZoneInfo(sys.argv[5]), int(sys.argv[6])
+def slots():  # the day's last 5 minutes are no slot (the hours end at 23:59:59)
+    at = datetime.datetime.fromtimestamp(start, datetime.timezone.utc)
     while True:
         if at.astimezone(zone).strftime("%H:%M") != "23:55":
             yield at.strftime("%Y-%m-%dT%H:%M:%SZ")
         at += datetime.timedelta(minutes=5)
-for k in range(16):
-    times = slots(start + k * 10 * 86400)
-    lines = (json.dumps({"doctor_id": doctors[i % len(doctors)], "starts_at": starts})
-             for starts in (next(times) for _ in range(1000)) for i in range(len(doctors)))
-    with open(f"{work}/oha-book-{k}.lines", "w") as out:
-        out.write("\n".join(lines))  # no empty last line: oha would send it as a body
+times, starts = slots(), None
+with open(out, "w") as lines:
+    for i in range(count):  # every doctor's slot once, the patients in turn
+        if i % len(doctors) == 0:
+            starts = next(times)
+        body = json.dumps({"doctor_id": doctors[i % len(doctors)], "starts_at": starts})
+        lines.write(f"POST\t/api/v1/bookings\t{tokens[i % len(tokens)]}\t{body}\n")
 PY
     bench_quiet_start "booking (latency)"
-    local k oha_pids=()
-    for k in $(seq 0 15); do
-        OHA_CONNECTIONS=2 oha_run "$work/oha-book-$k.json" "$(( (PEAK[booking] / 2 + 15) / 16 ))" --disable-compression -m POST \
-            -T application/json -Z "$work/oha-book-$k.lines" -H "Authorization: Bearer ${tokens[$((k + 1))]//\"/}" \
-            "$base/api/v1/bookings" &
-        oha_pids+=($!)
-    done
-    wait "${oha_pids[@]}"
+    python3 "$root/scripts/bench-rate.py" "$base" "$rate" "$SECONDS_PER_RUN" "$CONNECTIONS" "$work/book.lines" \
+        >"$work/rate-booking.json"
     bench_quiet_stop "booking (latency)"
-    latency booking "POST /api/v1/bookings" 409 "$work/booking.sql" "$work"/oha-book-{0..15}.json
+    latency booking "POST /api/v1/bookings" 409 "$work/booking.sql" "$work/rate-booking.json"
 }
 
 cache_counts() { curl -fsS "$base/metrics" | awk '/^medsync_slots_cache_requests_total/ { split($1, l, "\""); n[l[2]] = $2 } END { printf "%d %d\n", n["hit"], n["miss"] }'; }

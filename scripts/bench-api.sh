@@ -27,6 +27,8 @@
 # ports (no Docker port proxy; installed when missing and running as root). Builds the release
 # binaries (or takes `api` and `manage` from BENCH_BIN_DIR). Needs wrk, pgbench and psql
 # (Debian: wrk, postgresql-client) and python3. Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (16),
+# BENCH_ONLY (names of the paths to run, e.g. "agenda my-bookings"; all by default: slots me
+# my-bookings agenda doctors admin-jobs booking login refresh),
 # BENCH_CAPTURE_DIR (a directory: the captured statements of each request are copied there),
 # BENCH_PROFILE (a directory: each api run is also sampled by `perf record -g`, its report
 # written there as NAME.txt; use binaries with symbols, `cargo build --profile profiling`, through
@@ -326,6 +328,12 @@ declare -A READS=(
     [admin-jobs]="/api/v1/admin/jobs|$admin_token"
 )
 READ_ORDER=(slots me my-bookings agenda doctors admin-jobs)
+ONLY=" ${BENCH_ONLY:-${READ_ORDER[*]} booking login refresh} "
+for name in $ONLY; do
+    [[ " ${READ_ORDER[*]} booking login refresh " == *" $name "* ]] ||
+        { echo "bench-api: BENCH_ONLY: no path named $name" >&2; exit 2; }
+done
+wanted() { [[ $ONLY == *" $1 "* ]]; }
 declare -A LABEL=([slots]="GET …/slots (7 days)" [me]="GET /api/v1/users/me" [my-bookings]="GET /api/v1/bookings"
                   [agenda]="GET /api/v1/agenda" [doctors]="GET /api/v1/doctors?q=" [admin-jobs]="GET /api/v1/admin/jobs")
 get() {  # PATH TOKEN
@@ -485,8 +493,10 @@ PY
     latency booking "POST /api/v1/bookings" 409 "$work/booking.sql" "$work/rate-booking.json"
 }
 
+slots_cache="slots not run"
 cache_counts() { curl -fsS "$base/metrics" | awk '/^medsync_slots_cache_requests_total/ { split($1, l, "\""); n[l[2]] = $2 } END { printf "%d %d\n", n["hit"], n["miss"] }'; }
 for name in "${READ_ORDER[@]}"; do
+    wanted "$name" || continue
     path=${READS[$name]%%|*}
     bearer=${READS[$name]#*|}
     auth=()
@@ -513,12 +523,14 @@ for name in "${READ_ORDER[@]}"; do
     [[ $name != my-bookings ]] || latency_get "$name" "${LABEL[$name]}" "$work/reads/$name.sql" "$base$path" "${auth[@]}"
 done
 slots_in_answer=$(curl -fsS "$base${READS[slots]%%|*}" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
-measure booking "POST /api/v1/bookings" "$work/booking.sql" -s "$work/book.lua" "$base"
-PEAK[booking]=$rps
-latency_booking
+if wanted booking; then
+    measure booking "POST /api/v1/bookings" "$work/booking.sql" -s "$work/book.lua" "$base"
+    PEAK[booking]=$rps
+    latency_booking
+fi
 booked=$(sql -c "SELECT count(*) FROM bookings b JOIN bench_doctors d ON d.id = b.doctor_id WHERE starts_at >= to_timestamp($day0) AND starts_at < to_timestamp($day0 + 20 * 86400)")
-measure login "POST /api/v1/auth/login" "$work/login.sql" -s "$work/login.lua" "$base"
-measure refresh "POST /api/v1/auth/refresh" "$work/refresh.sql" -s "$work/refresh.lua" "$base"
+! wanted login || measure login "POST /api/v1/auth/login" "$work/login.sql" -s "$work/login.lua" "$base"
+! wanted refresh || measure refresh "POST /api/v1/auth/refresh" "$work/refresh.sql" -s "$work/refresh.lua" "$base"
 
 
 printf '\n%-28s %10s %9s %9s %8s | %11s %9s | %7s %5s\n' "route ($SIZE data)" "api req/s" p50 p99 non-2xx "pgbench tps" "pg mean" "api/pg" goal

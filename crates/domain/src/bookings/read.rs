@@ -63,12 +63,20 @@ pub struct Page<T> {
 /// and a constraint of `bookings` (`bookings_length`).
 pub const MAX_SLOT_MINUTES: i32 = 480;
 
-/// A patient's bookings (or, for `doctor_of`, the agenda of the doctor linked to that user).
+/// A patient's bookings (or, for `doctor_of`, the agenda of the doctor linked to that user),
+/// upcoming or past as of the database's clock (`now()`: the start of the statement's
+/// transaction).
+///
+/// The time is `now()` in the SQL rather than a parameter, and the constants are literals, on
+/// purpose: PostgreSQL then plans each statement once per connection (a generic plan), as its
+/// estimate of `ends_at > now()` is as good as for a literal. With the instant as a parameter
+/// it judged its generic plan worse and planned both statements anew at every execution, which
+/// cost more than running them on a doctor with a million bookings around
+/// (docs/benchmarks.md, "the agenda").
 pub async fn list(
     conn: &mut PgConnection,
     filter: ListFilter,
     when: When,
-    now: Timestamp,
     limit: i64,
     offset: i64,
 ) -> Result<Page<Booking>, sqlx::Error> {
@@ -81,11 +89,13 @@ pub async fn list(
     // said, they let the start indexes bound the scan, for everyone's list too.
     let (time_cond, order) = match when {
         When::Upcoming => (
-            "b.ends_at > $2 AND b.starts_at > $2 - make_interval(mins => $5)",
+            format!(
+                "b.ends_at > now() AND b.starts_at > now() - interval '{MAX_SLOT_MINUTES} minutes'"
+            ),
             "b.starts_at ASC, b.id",
         ),
         When::Past => (
-            "b.ends_at <= $2 AND b.starts_at < $2",
+            "b.ends_at <= now() AND b.starts_at < now()".to_owned(),
             "b.starts_at DESC, b.id",
         ),
     };
@@ -93,25 +103,20 @@ pub async fn list(
         Some(column) => format!("{column} = $1 AND {time_cond}"),
         None => format!("$1::uuid IS NULL AND {time_cond}"),
     };
+    let count_limit = crate::COUNT_LIMIT;
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM (SELECT 1 FROM bookings b JOIN doctors d ON d.id = b.doctor_id
-         WHERE {condition} ORDER BY {order} LIMIT $3) counted"
+         WHERE {condition} ORDER BY {order} LIMIT {count_limit}) counted"
     )))
     .bind(value)
-    .bind(now.to_sqlx())
-    .bind(crate::COUNT_LIMIT)
-    .bind(None::<i64>)
-    .bind(MAX_SLOT_MINUTES)
     .fetch_one(&mut *conn)
     .await?;
     let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE {condition} ORDER BY {order} LIMIT $3 OFFSET $4"
+        "{SELECT} WHERE {condition} ORDER BY {order} LIMIT $2 OFFSET $3"
     )))
     .bind(value)
-    .bind(now.to_sqlx())
     .bind(limit)
     .bind(offset)
-    .bind(MAX_SLOT_MINUTES)
     .fetch_all(&mut *conn)
     .await?;
     Ok(Page {

@@ -237,7 +237,6 @@ async fn page_of(
         &mut conn,
         list,
         filter.when.unwrap_or_default(),
-        Timestamp::now(),
         limit,
         offset,
     )

@@ -28,8 +28,7 @@ impl Conversation {
             }
         };
         let mut conn = self.db.acquire().await?;
-        let page =
-            bookings::list(&mut conn, filter, When::Upcoming, Timestamp::now(), 50, 0).await?;
+        let page = bookings::list(&mut conn, filter, When::Upcoming, 50, 0).await?;
         drop(conn);
         let upcoming: Vec<Booking> = page
             .items

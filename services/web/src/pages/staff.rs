@@ -39,7 +39,6 @@ async fn agenda(State(state): State<WebState>, viewer: Viewer) -> Result<Respons
         &mut conn,
         ListFilter::DoctorUser(user.id),
         When::Upcoming,
-        now,
         100,
         0,
     )

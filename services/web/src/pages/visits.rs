@@ -95,8 +95,8 @@ async fn visits(
     let now = Timestamp::now();
     let mut conn = state.infra.db.acquire().await?;
     let filter = ListFilter::Patient(user.id);
-    let upcoming = bookings::list(&mut conn, filter, When::Upcoming, now, 50, 0).await?;
-    let past = bookings::list(&mut conn, filter, When::Past, now, 20, 0).await?;
+    let upcoming = bookings::list(&mut conn, filter, When::Upcoming, 50, 0).await?;
+    let past = bookings::list(&mut conn, filter, When::Past, 20, 0).await?;
     let lines = |list: Vec<Booking>| -> Vec<VisitLine> {
         list.iter()
             .map(|b| VisitLine::new(b, &state, now))

@@ -104,7 +104,11 @@ impl Configuration for Config {
     }
 
     fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
-        let base = BaseConfig::from_env(env, &crate::SPEC)?;
+        let mut base = BaseConfig::from_env(env, &crate::SPEC)?;
+        // One connection is held listening for PostgreSQL's announcements (the kept slots
+        // answers, the remembered sessions: `changes::listen`); with a pool of one, no request
+        // would ever get a connection.
+        base.database.max_connections = base.database.max_connections.max(2);
         let access_minutes: u32 = env.or("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?;
         let refresh_days: u32 = env.or("REFRESH_TOKEN_EXPIRE_DAYS", 30)?;
         let link_minutes: u32 = env.or("TELEGRAM_LINK_CODE_TTL_MINUTES", 15)?;
@@ -131,5 +135,36 @@ impl Configuration for Config {
             session_cache_entries: usize::try_from(env.or("SESSION_CACHE_ENTRIES", 100_000_u32)?)
                 .unwrap_or(100_000),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn with_pool(size: &str) -> u32 {
+        let vars = HashMap::from([
+            (
+                "SECRET_KEY",
+                "a-secret-key-of-more-than-thirty-two-characters",
+            ),
+            ("DATABASE_URL", "postgres://medsync@db:5432/medsync"),
+            ("REDIS_URL", "redis://redis:6379/0"),
+            ("DATABASE_MAX_CONNECTIONS", size),
+        ]);
+        Config::from_env(&Env::new(vars))
+            .unwrap()
+            .base
+            .database
+            .max_connections
+    }
+
+    #[test]
+    fn the_pool_keeps_a_connection_for_requests_beside_the_listening_one() {
+        assert_eq!(with_pool("1"), 2);
+        assert_eq!(with_pool("2"), 2);
+        assert_eq!(with_pool("16"), 16);
     }
 }

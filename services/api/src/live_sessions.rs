@@ -15,10 +15,16 @@
 //! Another replica learns of a sign-out when PostgreSQL's announcement arrives (milliseconds);
 //! the deny-list entry that sign-out writes comes later than that, so it closed no gap the
 //! announcement leaves.
+//!
+//! The account's own row ("who am I": email, name, phone, role, Telegram link) is remembered
+//! the same way ([`LiveSessions::account`]): a change to it, or the account deleted, is
+//! announced on the same channel with its id (migration `20261210000000_account_changes.sql`),
+//! and the api's own profile changes forget it before answering ([`LiveSessions::changed`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use medsync_domain::users::User;
 use uuid::Uuid;
 
 use crate::changes::{Changes, Ticket};
@@ -32,6 +38,8 @@ pub const MAX_AGE: Duration = Duration::from_secs(15);
 struct Inner {
     /// (account, session family) → when it was found live.
     known: quick_cache::sync::Cache<(Uuid, Uuid), Ticket>,
+    /// account → its row, and when it was read.
+    accounts: quick_cache::sync::Cache<Uuid, (User, Ticket)>,
     changes: Arc<Changes>,
 }
 
@@ -58,6 +66,7 @@ impl LiveSessions {
         Self {
             inner: Some(Arc::new(Inner {
                 known: quick_cache::sync::Cache::new(entries),
+                accounts: quick_cache::sync::Cache::new(entries),
                 changes: Changes::new(CHANNEL, MAX_AGE),
             })),
         }
@@ -107,8 +116,44 @@ impl LiveSessions {
     /// This process ended sessions of `user` (committed): none of theirs is remembered any
     /// more, before the response.
     pub fn ended(&self, user: Uuid) {
+        self.changed(user);
+    }
+
+    /// This process changed `user`'s account row (committed): it is read again from
+    /// PostgreSQL from now on, as are the account's sessions.
+    pub fn changed(&self, user: Uuid) {
         if let Some(inner) = &self.inner {
             inner.changes.changed(user);
+        }
+    }
+
+    /// The account's row as PostgreSQL last gave it, if nothing can have changed it since;
+    /// `None` means "ask PostgreSQL".
+    pub fn account(&self, user: Uuid) -> Option<User> {
+        let inner = self.inner.as_ref()?;
+        let found = if inner.changes.is_listening() {
+            inner
+                .accounts
+                .get(&user)
+                .filter(|(_, ticket)| inner.changes.holds(user, *ticket))
+                .map(|(row, _)| row)
+        } else {
+            None
+        };
+        let outcome = match (&found, inner.changes.is_listening()) {
+            (Some(_), _) => "hit",
+            (None, true) => "miss",
+            (None, false) => "off",
+        };
+        metrics::counter!("medsync_account_cache_requests_total", "outcome" => outcome)
+            .increment(1);
+        found
+    }
+
+    /// PostgreSQL gave the account's row, read after `ticket` was taken.
+    pub fn keep_account(&self, row: &User, ticket: Option<Ticket>) {
+        if let (Some(inner), Some(ticket)) = (&self.inner, ticket) {
+            inner.accounts.insert(row.id, (row.clone(), ticket));
         }
     }
 }
@@ -139,10 +184,43 @@ mod tests {
     }
 
     #[test]
+    fn an_account_row_is_remembered_until_it_is_announced_changed() {
+        let sessions = LiveSessions::new(16);
+        let changes = sessions.changes().unwrap();
+        changes.set_listening(true);
+        let row = |id, name: &str| User {
+            id,
+            email: None,
+            name: name.to_owned(),
+            phone: None,
+            role: medsync_domain::users::Role::Patient,
+            telegram_user_id: None,
+        };
+        let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let stale = sessions.ticket();
+        sessions.keep_account(&row(alice, "Alice"), sessions.ticket());
+        sessions.keep_account(&row(bob, "Bob"), sessions.ticket());
+        assert_eq!(sessions.account(alice).unwrap().name, "Alice");
+        changes.announced(&alice.to_string());
+        assert!(sessions.account(alice).is_none(), "announced changed");
+        assert_eq!(sessions.account(bob).unwrap().name, "Bob");
+        // Read before the announcement, kept after it: not trusted.
+        sessions.keep_account(&row(alice, "Alice"), stale);
+        assert!(sessions.account(alice).is_none(), "read before the change");
+        sessions.keep_account(&row(alice, "Alicia"), sessions.ticket());
+        assert_eq!(sessions.account(alice).unwrap().name, "Alicia");
+        sessions.changed(alice);
+        assert!(sessions.account(alice).is_none(), "changed here");
+        changes.set_listening(false);
+        assert!(sessions.account(bob).is_none(), "not listening");
+    }
+
+    #[test]
     fn off_remembers_nothing() {
         let sessions = LiveSessions::new(0);
         assert!(sessions.changes().is_none() && sessions.ticket().is_none());
         sessions.keep(Uuid::nil(), Uuid::nil(), None);
         assert!(!sessions.is_live(Uuid::nil(), Uuid::nil()));
+        assert!(sessions.account(Uuid::nil()).is_none());
     }
 }

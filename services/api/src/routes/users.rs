@@ -59,9 +59,14 @@ impl From<User> for UserOut {
         NotSignedIn,
     ))]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<UserOut>, ApiError> {
+    if let Some(known) = state.sessions.account(user.claims.sub) {
+        return Ok(Json(known.into()));
+    }
+    let ticket = state.sessions.ticket();
     let found = users::get(&state.infra.db, user.claims.sub)
         .await?
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    state.sessions.keep_account(&found, ticket);
     Ok(Json(found.into()))
 }
 
@@ -153,8 +158,8 @@ async fn update_me(
         audit::record(&mut tx, event).await?;
     }
     tx.commit().await?;
-    if changes_password {
-        state.sessions.ended(user.claims.sub);
-    }
+    // Its row (and, after a password change, its other sessions) as PostgreSQL now has them,
+    // from the very next request.
+    state.sessions.changed(user.claims.sub);
     Ok(Json(updated.into()))
 }

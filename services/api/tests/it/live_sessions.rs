@@ -183,3 +183,137 @@ async fn a_remembered_session_ends_whoever_ends_it(p: PgPoolOptions, o: PgConnec
         "{text}"
     );
 }
+
+/// Changes `user`'s name with the announcing trigger off: what only a remembered row would miss.
+async fn unannounced_rename(db: &PgPool, user: Uuid, name: &str) {
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("ALTER TABLE users DISABLE TRIGGER account_changed_update")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
+        .bind(user)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE users ENABLE TRIGGER account_changed_update")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn shown(api: &Api, pair: &Value) -> Value {
+    let answer = api.get("/api/v1/users/me", Some(token(pair))).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body
+}
+
+/// "Who am I" on `api` shows `field` = `value` within `wait`.
+async fn shown_within(api: &Api, pair: &Value, field: &str, value: Value, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if shown(api, pair).await[field] == value {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {field} still not {value} after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
+async fn who_am_i_shows_the_account_as_stored_whoever_changes_it(
+    p: PgPoolOptions,
+    o: PgConnectOptions,
+) {
+    let api = spawn_with(p.clone(), o.clone(), &[]).await;
+    let checking = spawn_with(p, o, &[("SESSION_CACHE_ENTRIES", "0")]).await;
+    let db = &api.db;
+    api.patient(EMAIL).await;
+    let pair = api.login(EMAIL, PASSWORD).await;
+    let user: Uuid = shown(&api, &pair).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // The row is remembered once the api listens: a change it is not told of shows whether
+    // the answer came from memory.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for attempt in 0.. {
+        let before = shown(&api, &pair).await["name"].clone();
+        let name = format!("Unannounced {attempt}");
+        unannounced_rename(db, user, &name).await;
+        assert_eq!(shown(&checking, &pair).await["name"], json!(name));
+        if shown(&api, &pair).await["name"] == before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the api never remembered a row");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Another writer changes the account: announced, shown in milliseconds (5 s allowed).
+    for (what, sql, field, value) in [
+        (
+            "renamed by SQL",
+            "UPDATE users SET name = 'Renamed' WHERE id = $1",
+            "name",
+            json!("Renamed"),
+        ),
+        (
+            "a phone by SQL",
+            "UPDATE users SET phone = '+49 30 1234567' WHERE id = $1",
+            "phone",
+            json!("+49 30 1234567"),
+        ),
+        (
+            "linked to Telegram",
+            "UPDATE users SET telegram_user_id = 4242 WHERE id = $1",
+            "telegram_linked",
+            json!(true),
+        ),
+        (
+            "made an admin",
+            "UPDATE users SET role = 'admin' WHERE id = $1",
+            "role",
+            json!("admin"),
+        ),
+    ] {
+        shown(&api, &pair).await;
+        let started = Instant::now();
+        sqlx::query(sql).bind(user).execute(db).await.unwrap();
+        shown_within(&api, &pair, field, value, what).await;
+        eprintln!("{what}: shown after {:?}", started.elapsed());
+    }
+
+    // The api's own change: shown on the very next request.
+    let changed = api
+        .method(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(token(&pair)),
+            Some(json!({"name": "Changed here"})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(shown(&api, &pair).await["name"], json!("Changed here"));
+
+    // The account deleted: refused.
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user)
+        .execute(db)
+        .await
+        .unwrap();
+    refused_within(&api, &pair, Duration::from_secs(5), "account deleted").await;
+
+    let metrics = api.get("/metrics", None).await;
+    let text = metrics.body.as_str().unwrap_or_default();
+    assert!(
+        text.contains("medsync_account_cache_requests_total{outcome=\"hit\"}"),
+        "{text}"
+    );
+}

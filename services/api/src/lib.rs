@@ -127,14 +127,14 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
         .into_iter()
         .flatten()
         .collect();
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         infra: infra.clone(),
         config: Arc::new(config),
         tokens,
         accounts,
         slots_cache,
         sessions,
-    };
+    });
     let router = router(state.clone());
     let db = infra.db.clone();
     Ok(

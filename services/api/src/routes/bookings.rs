@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use medsync_domain::bookings::{self, Booking, BookingSource, BookingStatus, ListFilter, When};
-use medsync_domain::clock::{parse_rfc3339, rfc3339_in};
+use medsync_domain::clock::{Rfc3339, parse_rfc3339};
 use medsync_domain::idempotency::{self, Claim};
 use medsync_domain::users::Role;
 use serde::{Deserialize, Serialize};
@@ -42,9 +42,11 @@ pub struct BookingOut {
     /// The patient.
     pub patient_id: Uuid,
     /// Start, RFC 3339 with the clinic's offset.
-    pub starts_at: String,
+    #[schema(value_type = String)]
+    pub starts_at: Rfc3339,
     /// End, exclusive.
-    pub ends_at: String,
+    #[schema(value_type = String)]
+    pub ends_at: Rfc3339,
     /// `confirmed`, `cancelled`, `completed` or `no_show`.
     #[schema(value_type = String, example = "confirmed")]
     pub status: BookingStatus,
@@ -52,25 +54,30 @@ pub struct BookingOut {
     #[schema(value_type = String, example = "api")]
     pub source: BookingSource,
     /// When it was made.
-    pub created_at: String,
+    #[schema(value_type = String)]
+    pub created_at: Rfc3339,
     /// When it was cancelled.
-    pub cancelled_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub cancelled_at: Option<Rfc3339>,
 }
 
 impl BookingOut {
+    /// The instants are written straight into the JSON (a page of a hundred bookings is four
+    /// hundred of them), as the clinic's local time.
     fn new(state: &AppState, b: Booking) -> Self {
         let tz = &state.config.booking.timezone;
+        let at = |ts| Rfc3339::new(ts, tz.to_offset(ts));
         Self {
             id: b.id,
             doctor_id: b.doctor_id,
             doctor_name: b.doctor_name,
             patient_id: b.patient_id,
-            starts_at: rfc3339_in(b.starts_at, tz),
-            ends_at: rfc3339_in(b.ends_at, tz),
+            starts_at: at(b.starts_at),
+            ends_at: at(b.ends_at),
             status: b.status,
             source: b.source,
-            created_at: rfc3339_in(b.created_at, tz),
-            cancelled_at: b.cancelled_at.map(|t| rfc3339_in(t, tz)),
+            created_at: at(b.created_at),
+            cancelled_at: b.cancelled_at.map(at),
         }
     }
 }

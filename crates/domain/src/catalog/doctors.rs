@@ -109,6 +109,11 @@ const DOCTOR_SELECT: &str = "SELECT d.id, d.name, d.bio, d.slot_minutes, d.user_
 
 /// Active doctors, by name: optionally of one specialty and/or whose name contains `search`
 /// (case-insensitive). Returns one page and the total.
+///
+/// Each combination of filters is its own statement, with no `$1 IS NULL OR …`: PostgreSQL
+/// plans such a catch-all statement for its values at every execution (its plan for any
+/// values keeps every branch, and looks dearer), where a statement with only the filters
+/// given gets one plan per connection.
 pub async fn list_doctors(
     conn: &mut PgConnection,
     specialty: Option<Uuid>,
@@ -123,26 +128,35 @@ pub async fn list_doctors(
             .replace('_', "\\_");
         format!("%{}%", escaped.to_lowercase())
     });
-    let condition = "d.active
-        AND ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM doctor_specialties x
-                                        WHERE x.doctor_id = d.id AND x.specialty_id = $1))
-        AND ($2::text IS NULL OR lower(d.name) LIKE $2)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM doctors d WHERE {condition}"
-    )))
-    .bind(specialty)
-    .bind(pattern.as_deref())
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows: Vec<DoctorRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{DOCTOR_SELECT} WHERE {condition} ORDER BY d.name, d.id LIMIT $3 OFFSET $4"
-    )))
-    .bind(specialty)
-    .bind(pattern.as_deref())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&mut *conn)
-    .await?;
+    let filtered = |head: &str| {
+        let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(head);
+        query.push(" WHERE d.active");
+        if let Some(id) = specialty {
+            query
+                .push(
+                    " AND EXISTS (SELECT 1 FROM doctor_specialties x
+                                  WHERE x.doctor_id = d.id AND x.specialty_id = ",
+                )
+                .push_bind(id)
+                .push(")");
+        }
+        if let Some(pattern) = &pattern {
+            query
+                .push(" AND lower(d.name) LIKE ")
+                .push_bind(pattern.as_str());
+        }
+        query
+    };
+    let total: i64 = filtered("SELECT count(*) FROM doctors d")
+        .build_query_scalar()
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut page = filtered(DOCTOR_SELECT);
+    page.push(" ORDER BY d.name, d.id LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows: Vec<DoctorRow> = page.build_query_as().fetch_all(&mut *conn).await?;
     Ok((rows.into_iter().map(Doctor::from).collect(), total))
 }
 

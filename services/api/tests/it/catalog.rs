@@ -80,6 +80,24 @@ async fn admins_edit_the_catalog_and_everyone_reads_it(p: PgPoolOptions, o: PgCo
     assert_eq!(page2.body["total"], 4);
     assert_eq!(page2.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(page2.body["items"][0]["name"], "Dr. Dora Both");
+    // Both filters at once, and a search's wildcards taken as text.
+    let derma_and_both = api
+        .get(
+            &format!(
+                "/api/v1/doctors?specialty_id={}&q=o",
+                derma_id.as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(derma_and_both.body["total"], 1, "{derma_and_both:?}");
+    assert_eq!(derma_and_both.body["items"][0]["name"], "Dr. Dora Both");
+    for wildcard in ["%25", "_", "Dr.%25Heart"] {
+        let none = api
+            .get(&format!("/api/v1/doctors?q={wildcard}"), None)
+            .await;
+        assert_eq!(none.body["total"], 0, "q={wildcard}: {none:?}");
+    }
     assert_eq!(api.get("/api/v1/doctors?page=0", None).await.status, 422);
     assert_eq!(
         api.get("/api/v1/doctors?specialty_id=nope", None)

@@ -100,12 +100,12 @@ impl From<DoctorRow> for Doctor {
     }
 }
 
-const DOCTOR_SELECT: &str = "SELECT d.id, d.name, d.bio, d.slot_minutes, d.user_id,
+/// A doctor with its specialties, of rows `d` that have the columns of `doctors`.
+const DOCTOR_COLUMNS: &str = "SELECT d.id, d.name, d.bio, d.slot_minutes, d.user_id,
     COALESCE((SELECT json_agg(json_build_object('id', s.id, 'slug', s.slug, 'name', s.name,
                 'description', s.description) ORDER BY s.name)
               FROM doctor_specialties ds JOIN specialties s ON s.id = ds.specialty_id
-              WHERE ds.doctor_id = d.id), '[]') AS specialties
-    FROM doctors d";
+              WHERE ds.doctor_id = d.id), '[]') AS specialties";
 
 /// Active doctors, by name: optionally of one specialty and/or whose name contains `search`
 /// (case-insensitive). Returns one page and the total.
@@ -113,7 +113,9 @@ const DOCTOR_SELECT: &str = "SELECT d.id, d.name, d.bio, d.slot_minutes, d.user_
 /// Each combination of filters is its own statement, with no `$1 IS NULL OR …`: PostgreSQL
 /// plans such a catch-all statement for its values at every execution (its plan for any
 /// values keeps every branch, and looks dearer), where a statement with only the filters
-/// given gets one plan per connection.
+/// given gets one plan per connection. The specialties are gathered for the page's rows only,
+/// after the limit: with them gathered before it, the plan for any limit looked dearer than
+/// one for the values, and the page was planned anew each time too.
 pub async fn list_doctors(
     conn: &mut PgConnection,
     specialty: Option<Uuid>,
@@ -151,11 +153,15 @@ pub async fn list_doctors(
         .build_query_scalar()
         .fetch_one(&mut *conn)
         .await?;
-    let mut page = filtered(DOCTOR_SELECT);
+    let mut page = filtered(&format!(
+        "{DOCTOR_COLUMNS} FROM (SELECT d.id, d.name, d.bio, d.slot_minutes, d.user_id
+                                FROM doctors d"
+    ));
     page.push(" ORDER BY d.name, d.id LIMIT ")
         .push_bind(limit)
         .push(" OFFSET ")
-        .push_bind(offset);
+        .push_bind(offset)
+        .push(") d ORDER BY d.name, d.id");
     let rows: Vec<DoctorRow> = page.build_query_as().fetch_all(&mut *conn).await?;
     Ok((rows.into_iter().map(Doctor::from).collect(), total))
 }
@@ -163,7 +169,7 @@ pub async fn list_doctors(
 /// An active doctor.
 pub async fn get_doctor(conn: &mut PgConnection, id: Uuid) -> Result<Option<Doctor>, sqlx::Error> {
     let row: Option<DoctorRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{DOCTOR_SELECT} WHERE d.id = $1 AND d.active"
+        "{DOCTOR_COLUMNS} FROM doctors d WHERE d.id = $1 AND d.active"
     )))
     .bind(id)
     .fetch_optional(conn)

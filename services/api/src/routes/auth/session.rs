@@ -50,22 +50,27 @@ pub(super) async fn refresh(
         now,
     )
     .await?;
-    if let Rotation::Reused { user_id, family } = rotation {
-        let event = Event::new("auth.refresh.reused", Channel::Api)
-            .on(user_id)
-            .from_ip(ip)
-            .details(serde_json::json!({ "session": family }));
-        audit::record(&mut tx, event).await?;
-    }
+    // The account is read on the transaction's connection: a second connection from the pool
+    // would cost a second round trip when sqlx takes it back (docs/benchmarks.md).
+    let user = match &rotation {
+        Rotation::Rotated { user_id, .. } => users::get(&mut *tx, *user_id).await?,
+        Rotation::Reused { user_id, family } => {
+            let event = Event::new("auth.refresh.reused", Channel::Api)
+                .on(*user_id)
+                .from_ip(ip)
+                .details(serde_json::json!({ "session": family }));
+            audit::record(&mut tx, event).await?;
+            None
+        }
+        Rotation::Invalid => None,
+    };
     tx.commit().await?;
     if let Rotation::Reused { user_id, .. } = rotation {
         state.sessions.ended(user_id);
     }
     match rotation {
-        Rotation::Rotated { user_id, token, .. } => {
-            let user = users::get(&state.infra.db, user_id)
-                .await?
-                .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+        Rotation::Rotated { token, .. } => {
+            let user = user.ok_or(ApiError::Unauthorized("the account no longer exists"))?;
             Ok(Json(token_pair(&state, &user, token, now).await?))
         }
         Rotation::Reused { .. } => {

@@ -246,7 +246,7 @@ SELECT t.id AS tid, t.user_id AS uid, t.family_id AS fam, t.expires_at, t.rotate
 UPDATE refresh_tokens SET rotated_at = now() WHERE id = :tid;
 INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, session_started_at)
     VALUES (gen_random_uuid(), :uid, :fam, sha256(('bench-refreshed-' || :i)::bytea), now() + interval '30 days',
-            COALESCE((SELECT min(session_started_at) FROM refresh_tokens WHERE family_id = :fam), now()));
+            :session_started_at);
 COMMIT;
 SELECT id, email, name, phone, role, telegram_user_id FROM users WHERE id = :uid;
 SQL

@@ -49,30 +49,38 @@ pub(crate) fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Issues a token for `user_id` in `family` (a new family when `None`).
+/// Issues the first token of a new session (a sign-in) for `user_id`.
 pub async fn issue(
     conn: &mut PgConnection,
     user_id: Uuid,
-    family: Option<Uuid>,
+    ttl: SignedDuration,
+    now: Timestamp,
+) -> Result<RefreshToken, sqlx::Error> {
+    insert(conn, user_id, Uuid::now_v7(), now, ttl, now).await
+}
+
+/// Stores a new token of session `family`, signed in at `started`.
+async fn insert(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    family: Uuid,
+    started: Timestamp,
     ttl: SignedDuration,
     now: Timestamp,
 ) -> Result<RefreshToken, sqlx::Error> {
     let token = random_token();
     let expires_at = now.checked_add(ttl).unwrap_or(Timestamp::MAX);
-    let family = family.unwrap_or_else(Uuid::now_v7);
-    // A rotation carries the session's sign-in time on (the absolute lifetime counts from it).
     sqlx::query(
         "INSERT INTO refresh_tokens
              (id, user_id, family_id, token_hash, expires_at, session_started_at)
-         VALUES ($1, $2, $3, $4, $5, COALESCE(
-             (SELECT min(session_started_at) FROM refresh_tokens WHERE family_id = $3), $6))",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(Uuid::now_v7())
     .bind(user_id)
     .bind(family)
     .bind(hash(&token))
     .bind(expires_at.to_sqlx())
-    .bind(now.to_sqlx())
+    .bind(started.to_sqlx())
     .execute(conn)
     .await?;
     Ok(RefreshToken {
@@ -159,7 +167,10 @@ pub async fn rotate(
         .await?;
     // The last token of a session expires with it.
     let ttl = ttl.min(session_end.duration_since(now));
-    let token = issue(conn, user_id, Some(family), ttl, now).await?;
+    // The session's sign-in time is carried on from the token it replaces (the absolute
+    // lifetime counts from it). Read from the family's oldest token instead, it cost a scan
+    // of the family, which keeps every rotated token until it expires: one more per refresh.
+    let token = insert(conn, user_id, family, started.to_jiff(), ttl, now).await?;
     Ok(Rotation::Rotated {
         user_id,
         role,

@@ -259,7 +259,6 @@ pub async fn access_token(db: &PgPool, user_id: Uuid, role: &str) -> String {
     let session = medsync_domain::sessions::issue(
         &mut conn,
         user_id,
-        None,
         jiff::SignedDuration::from_hours(1),
         now,
     )

@@ -64,7 +64,7 @@ impl Sessions {
     ) -> anyhow::Result<String> {
         let now = Timestamp::now();
         let mut tx = db.begin().await?;
-        let family = sessions::issue(&mut tx, user.id, None, self.ttl, now)
+        let family = sessions::issue(&mut tx, user.id, self.ttl, now)
             .await?
             .family;
         let event = Event::new("auth.login.succeeded", Channel::Web)

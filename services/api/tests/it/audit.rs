@@ -242,6 +242,11 @@ async fn a_session_ends_after_its_absolute_lifetime_however_often_refreshed(
 ) {
     let api = spawn_with(p, o, &[("REFRESH_SESSION_MAX_DAYS", "1")]).await;
     let pair = api.patient("long@clinic.example").await;
+    // Signed in 23 hours ago: a refresh is still allowed and carries that time on.
+    sqlx::query("UPDATE refresh_tokens SET session_started_at = now() - interval '23 hours'")
+        .execute(&api.db)
+        .await
+        .unwrap();
     let refreshed = api
         .post(
             "/api/v1/auth/refresh",
@@ -250,6 +255,13 @@ async fn a_session_ends_after_its_absolute_lifetime_however_often_refreshed(
         )
         .await;
     assert_eq!(refreshed.status, 200);
+    let starts: Vec<bool> = sqlx::query_scalar(
+        "SELECT session_started_at < now() - interval '22 hours' FROM refresh_tokens",
+    )
+    .fetch_all(&api.db)
+    .await
+    .unwrap();
+    assert_eq!(starts, [true, true], "the rotated token and its successor");
     // The session's tokens carry its sign-in time; move it two days back.
     sqlx::query("UPDATE refresh_tokens SET session_started_at = now() - interval '2 days'")
         .execute(&api.db)

@@ -135,7 +135,7 @@ async fn login(
         .await?;
     let now = Timestamp::now();
     let mut tx = state.infra.db.begin().await?;
-    let refresh = sessions::issue(&mut tx, user.id, None, state.config.refresh_ttl, now).await?;
+    let refresh = sessions::issue(&mut tx, user.id, state.config.refresh_ttl, now).await?;
     let event = Event::new("auth.login.succeeded", Channel::Api)
         .by(user.id)
         .from_ip(ip)

@@ -131,16 +131,13 @@ impl LiveSessions {
     /// `None` means "ask PostgreSQL".
     pub fn account(&self, user: Uuid) -> Option<User> {
         let inner = self.inner.as_ref()?;
-        let found = if inner.changes.is_listening() {
-            inner
-                .accounts
-                .get(&user)
-                .filter(|(_, ticket)| inner.changes.holds(user, *ticket))
-                .map(|(row, _)| row)
-        } else {
-            None
-        };
-        let outcome = match (&found, inner.changes.is_listening()) {
+        let listening = inner.changes.is_listening();
+        let found = inner
+            .accounts
+            .get(&user)
+            .filter(|(_, ticket)| listening && inner.changes.holds(user, *ticket))
+            .map(|(row, _)| row);
+        let outcome = match (&found, listening) {
             (Some(_), _) => "hit",
             (None, true) => "miss",
             (None, false) => "off",

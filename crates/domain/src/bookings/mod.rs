@@ -3,8 +3,9 @@
 //! A booking is accepted only for a real slot of the doctor's schedule (not in time off, not in
 //! the past). Whether the slot is still free is decided by PostgreSQL: the insert either wins
 //! or hits the `bookings_no_overlap` exclusion constraint, so two concurrent requests can never
-//! both succeed. The booking's jobs (confirmation now, reminders before the visit) are enqueued
-//! in the same transaction.
+//! both succeed (one doctor's inserts take turns, so a loser learns it from the constraint, not
+//! from a deadlock: see [`book`]). The booking's jobs (confirmation now, reminders before the
+//! visit) are enqueued in the same transaction.
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -230,11 +231,22 @@ pub async fn book(
         .find(|s| s.starts_at == starts_at)
         .ok_or(BookingError::NotASlot)?;
 
-    // Serialises this patient's bookings; `NO KEY` so the bookings' foreign key still passes.
-    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(patient_id)
-        .execute(&mut *conn)
-        .await?;
+    // Serialises this doctor's bookings (a transaction-scoped advisory lock) and this patient's
+    // (their row; `NO KEY` so the bookings' foreign key still passes), in one round trip and in
+    // that order in every booking. The doctor's: PostgreSQL checks an exclusion constraint only
+    // after inserting the index entry, so two inserts of one slot that run together (or wake
+    // together when the booking they waited for rolls back) each find the other's entry, wait
+    // for each other, and one fails with "deadlock detected", not with the constraint. Inserts
+    // of one doctor one at a time, every loser is `Taken`; the lock is held only from here to
+    // the commit, and bookings of different doctors do not wait for each other.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('medsync.book'), hashtext($2::text))
+         FROM users WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(patient_id)
+    .bind(doctor_id)
+    .execute(&mut *conn)
+    .await?;
 
     let id = Uuid::now_v7();
     let inserted = sqlx::query(

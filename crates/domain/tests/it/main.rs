@@ -1,4 +1,5 @@
-//! The domain's integration tests: the schema's constraints on a fresh database.
+//! The domain's integration tests, each on a fresh database: the schema's constraints, and
+//! booking under contention.
 //!
 //! One test binary for the crate (each file under `tests/` would be linked as a binary of its
 //! own, with every dependency): the modules below are its parts.
@@ -6,4 +7,5 @@
 // Test code panics on a broken expectation: that is the failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod booking;
 mod schema;

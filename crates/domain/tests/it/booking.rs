@@ -7,8 +7,8 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use medsync_domain::bookings::{self, BookingError, BookingRules, BookingSource};
 use medsync_domain::catalog::{self, WeeklyHours};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
 fn rules() -> BookingRules {

@@ -10,6 +10,7 @@ use medsync_domain::clock::{Rfc3339, parse_rfc3339};
 use medsync_domain::idempotency::{self, Claim};
 use medsync_domain::users::Role;
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -159,27 +160,28 @@ async fn create_booking(
             }
         }
     }
-    // A savepoint: a refused booking is rolled back, the idempotency record is kept.
-    let mut attempt = sqlx::Acquire::begin(&mut *tx).await?;
-    let outcome = bookings::book(
-        &mut attempt,
-        &state.config.booking,
-        user_id,
-        request.doctor_id,
-        starts_at,
-        BookingSource::Api,
-        now,
-    )
-    .await;
+    // With a key, the booking is tried in a savepoint: a refusal is rolled back and the
+    // idempotency record kept. Without one there is nothing to keep, and a refusal rolls back
+    // the whole transaction (below): two round trips fewer.
+    let outcome = if key.is_some() {
+        let mut attempt = sqlx::Acquire::begin(&mut *tx).await?;
+        let outcome = book(&state, &mut attempt, user_id, &request, starts_at, now).await;
+        if outcome.is_ok() {
+            attempt.commit().await?;
+        } else {
+            attempt.rollback().await?;
+        }
+        outcome
+    } else {
+        book(&state, &mut tx, user_id, &request, starts_at, now).await
+    };
     let (status, body) = match outcome {
         Ok(booking) => {
-            attempt.commit().await?;
             let body = serde_json::to_value(BookingOut::new(&state, booking))
                 .map_err(anyhow::Error::from)?;
             (StatusCode::CREATED, body)
         }
         Err(error) => {
-            attempt.rollback().await?;
             let error = ApiError::from(error);
             if let ApiError::Internal(_) = error {
                 return Err(error);
@@ -194,12 +196,38 @@ async fn create_booking(
     };
     if let Some(key) = &key {
         idempotency::record(&mut tx, user_id, key, status.as_u16(), &body).await?;
+        tx.commit().await?;
+    } else if status == StatusCode::CREATED {
+        tx.commit().await?;
+    } else {
+        // A refusal may come after the insert (the patient's cap): none of it is kept.
+        tx.rollback().await?;
     }
-    tx.commit().await?;
     if status == StatusCode::CREATED {
         state.slots_cache.changed(request.doctor_id);
     }
     Ok(stored_response(status.as_u16(), body))
+}
+
+/// The patient's booking through the API, in `conn`'s transaction.
+async fn book(
+    state: &AppState,
+    conn: &mut PgConnection,
+    patient_id: Uuid,
+    request: &NewBooking,
+    starts_at: Timestamp,
+    now: Timestamp,
+) -> Result<Booking, bookings::BookingError> {
+    bookings::book(
+        conn,
+        &state.config.booking,
+        patient_id,
+        request.doctor_id,
+        starts_at,
+        BookingSource::Api,
+        now,
+    )
+    .await
 }
 
 /// Which bookings and which page.

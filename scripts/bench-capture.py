@@ -138,25 +138,34 @@ def booking_script():
     booking_id = "CAST(md5('bench-booking-' || :i) AS uuid)"
 
     def rewrite(sql):
-        # Ids of new rows (jobs, audit events) and the booking's wherever it appears.
-        sql = re.sub(r"INSERT INTO (jobs|audit_events)(.*?)VALUES \(CAST\('[0-9a-f-]{36}' AS uuid\)",
+        # Ids of new rows (an audit event; the jobs, enqueued together: their ids are the first
+        # array of the unnest) and the booking's wherever it appears, every time in a literal.
+        sql = re.sub(r"INSERT INTO (audit_events)(.*?)VALUES \(CAST\('[0-9a-f-]{36}' AS uuid\)",
                      lambda m: f"INSERT INTO {m.group(1)}{m.group(2)}VALUES (gen_random_uuid()",
                      sql, flags=re.S)
+        sql = re.sub(r"unnest\(CAST\('\{([^}']*)\}' AS uuid\[\]\)",
+                     lambda m: "unnest(ARRAY[" + ", ".join(
+                         ["gen_random_uuid()"] * (m.group(1).count(",") + 1)) + "]", sql)
         sql = sql.replace(f"CAST('{booking}' AS uuid)", booking_id)
-        sql = re.sub(r"'([^']*)" + booking + r"([^']*)'",
-                     lambda m: f"'{m.group(1)}' || {booking_id} || '{m.group(2)}'", sql)
+        sql = re.sub(r"'[^']*" + booking + r"[^']*'",
+                     lambda m: "'" + f"' || {booking_id} || '".join(m.group(0)[1:-1].split(booking)) + "'",
+                     sql)
         sql = sql.replace(f"CAST('{doctor}' AS uuid)", "(SELECT id FROM bench_doctors WHERE n = :d)")
         sql = sql.replace(f"CAST('{patient}' AS uuid)", "(SELECT id FROM bench_patients WHERE n = :p)")
 
-        def moved(m):
-            at = m.group(1)
+        def moved(at):
             seconds = int(subprocess.run(
                 ["date", "-u", "-d", at, "+%s"], capture_output=True, text=True, check=True
             ).stdout)
             if abs(seconds - starts) > 3 * 86400:
-                return m.group(0)  # "now" when it was captured: a constant is as good
+                # "now" when it was captured: a constant is as good
+                return f"CAST('{at}' AS timestamp with time zone)"
             return f"to_timestamp(:t + {seconds - starts})"
-        return re.sub(r"CAST\('([0-9-]{10} [0-9:.]+\+00)' AS timestamp with time zone\)", moved, sql)
+        sql = re.sub(r"CAST\('\{([^}']*)\}' AS timestamp with time zone\[\]\)",
+                     lambda m: "ARRAY[" + ", ".join(
+                         moved(at.strip('"')) for at in m.group(1).split(",")) + "]", sql)
+        return re.sub(r"CAST\('([0-9-]{10} [0-9:.]+\+00)' AS timestamp with time zone\)",
+                      lambda m: moved(m.group(1)), sql)
 
     body = [statements[0]] + [rewrite(s) for s in statements[1:]]
     first = body[0]

@@ -53,29 +53,57 @@ pub async fn enqueue(
     job: &Job,
     run_at: Timestamp,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    Ok(enqueue_all(conn, &[(job, run_at)]).await?.pop())
+}
+
+/// Enqueues each job to run at its instant in one statement (one round trip however many),
+/// as [`enqueue`] does one. Returns the ids of those enqueued, leaving out any whose identical
+/// job is already queued or running.
+pub async fn enqueue_all(
+    conn: &mut PgConnection,
+    jobs: &[(&Job, Timestamp)],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut kinds = Vec::with_capacity(jobs.len());
+    let mut payloads = Vec::with_capacity(jobs.len());
+    let mut run_ats = Vec::with_capacity(jobs.len());
+    let mut dedupe_keys = Vec::with_capacity(jobs.len());
+    let mut booking_ids = Vec::with_capacity(jobs.len());
+    for (job, run_at) in jobs {
+        ids.push(Uuid::now_v7());
+        kinds.push(job.kind());
+        payloads.push(job.payload());
+        run_ats.push(run_at.to_sqlx());
+        dedupe_keys.push(job.dedupe_key());
+        booking_ids.push(job.booking_id());
+    }
+    let enqueued: Vec<(Uuid, String)> = sqlx::query_as(
         "INSERT INTO jobs (id, kind, payload, run_at, dedupe_key, booking_id, request_id,
              traceparent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         SELECT id, kind, payload, run_at, dedupe_key, booking_id, $7, $8
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::text[],
+                     $6::uuid[]) AS j (id, kind, payload, run_at, dedupe_key, booking_id)
          ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
          DO NOTHING
-         RETURNING id",
+         RETURNING id, kind",
     )
-    .bind(Uuid::now_v7())
-    .bind(job.kind())
-    .bind(job.payload())
-    .bind(run_at.to_sqlx())
-    .bind(job.dedupe_key())
-    .bind(job.booking_id())
+    .bind(ids)
+    .bind(kinds)
+    .bind(payloads)
+    .bind(run_ats)
+    .bind(dedupe_keys)
+    .bind(booking_ids)
     .bind(crate::correlation::current())
     .bind(crate::correlation::traceparent())
-    .fetch_optional(conn)
-    .await
-    .inspect(|id| {
-        if id.is_some() {
-            metrics::counter!("medsync_jobs_enqueued_total", "kind" => job.kind()).increment(1);
-        }
-    })
+    .fetch_all(conn)
+    .await?;
+    Ok(enqueued
+        .into_iter()
+        .map(|(id, kind)| {
+            metrics::counter!("medsync_jobs_enqueued_total", "kind" => kind).increment(1);
+            id
+        })
+        .collect())
 }
 
 /// Drops the queued reminders of a booking (it was cancelled), in the caller's transaction.

@@ -292,23 +292,17 @@ pub async fn book(
         booking_id: id,
     };
     // The confirmation now and the reminders still ahead, in one statement.
-    let confirmation = Job::BookingConfirmation(payload);
-    let reminders: Vec<(Job, Timestamp)> = rules
-        .reminder_offsets
-        .iter()
-        .filter_map(|offset| {
-            let run_at = slot.starts_at.checked_sub(*offset).ok()?;
-            let reminder = ReminderPayload {
-                v: 1,
-                booking_id: id,
-                minutes_before: offset.as_mins(),
-            };
-            (run_at > now).then_some((Job::BookingReminder(reminder), run_at))
-        })
-        .collect();
-    let mut to_enqueue = vec![(&confirmation, now)];
-    to_enqueue.extend(reminders.iter().map(|(job, run_at)| (job, *run_at)));
-    jobs::enqueue_all(conn, &to_enqueue).await?;
+    let mut due = vec![(Job::BookingConfirmation(payload), now)];
+    due.extend(rules.reminder_offsets.iter().filter_map(|offset| {
+        let run_at = slot.starts_at.checked_sub(*offset).ok()?;
+        let reminder = ReminderPayload {
+            v: 1,
+            booking_id: id,
+            minutes_before: offset.as_mins(),
+        };
+        (run_at > now).then_some((Job::BookingReminder(reminder), run_at))
+    }));
+    jobs::enqueue_all(conn, due.iter().map(|(job, run_at)| (job, *run_at))).await?;
     let channel = match source {
         BookingSource::Telegram => Channel::Bot,
         BookingSource::Api | BookingSource::Admin => Channel::Api,

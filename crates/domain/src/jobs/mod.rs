@@ -53,22 +53,18 @@ pub async fn enqueue(
     job: &Job,
     run_at: Timestamp,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    Ok(enqueue_all(conn, &[(job, run_at)]).await?.pop())
+    Ok(enqueue_all(conn, [(job, run_at)]).await?.pop())
 }
 
 /// Enqueues each job to run at its instant in one statement (one round trip however many),
 /// as [`enqueue`] does one. Returns the ids of those enqueued, leaving out any whose identical
 /// job is already queued or running.
-pub async fn enqueue_all(
+pub async fn enqueue_all<'a>(
     conn: &mut PgConnection,
-    jobs: &[(&Job, Timestamp)],
+    jobs: impl IntoIterator<Item = (&'a Job, Timestamp)>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let mut ids = Vec::with_capacity(jobs.len());
-    let mut kinds = Vec::with_capacity(jobs.len());
-    let mut payloads = Vec::with_capacity(jobs.len());
-    let mut run_ats = Vec::with_capacity(jobs.len());
-    let mut dedupe_keys = Vec::with_capacity(jobs.len());
-    let mut booking_ids = Vec::with_capacity(jobs.len());
+    let (mut ids, mut kinds, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut run_ats, mut dedupe_keys, mut booking_ids) = (Vec::new(), Vec::new(), Vec::new());
     for (job, run_at) in jobs {
         ids.push(Uuid::now_v7());
         kinds.push(job.kind());

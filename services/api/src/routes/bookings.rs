@@ -196,11 +196,12 @@ async fn create_booking(
     };
     if let Some(key) = &key {
         idempotency::record(&mut tx, user_id, key, status.as_u16(), &body).await?;
-        tx.commit().await?;
-    } else if status == StatusCode::CREATED {
+    }
+    if key.is_some() || status == StatusCode::CREATED {
         tx.commit().await?;
     } else {
-        // A refusal may come after the insert (the patient's cap): none of it is kept.
+        // A refusal without a key may come after the insert (the patient's cap): none of it
+        // is kept.
         tx.rollback().await?;
     }
     if status == StatusCode::CREATED {

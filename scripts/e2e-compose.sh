@@ -16,6 +16,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 HTTP_PORT=${E2E_HTTP_PORT:-18080}
 HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
@@ -37,8 +39,6 @@ unset DATABASE_URL REDIS_URL
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 
 work=$(mktemp -d)
-passed=0
-failed=0
 # tgsim plays Telegram for the production images (e2e/docker-compose.e2e.yml).
 # The monitoring profile too: Prometheus scrapes the stack, and the metric-name check asks it.
 prod=(docker compose -p "$PROD_PROJECT" -f docker-compose.prod.yml -f e2e/docker-compose.e2e.yml
@@ -60,13 +60,6 @@ log() { printf '[e2e] %s\n' "$*"; }
 # `cmd | head -1` under pipefail: head closes the pipe early, the compose plugin dies of
 # SIGPIPE on its next write, and `docker` reports that as exit 255 with no message.
 first_line() { local out; out=$("$@") || return; printf '%s\n' "${out%%$'\n'*}"; }
-pass() { passed=$((passed + 1)); log "ok: $*"; }
-fail() { failed=$((failed + 1)); log "FAILED: $*"; }
-check() {  # DESCRIPTION COMMAND...: passes when COMMAND exits 0
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
 
 body_contains() {  # URL TEXT [CURL ARGS...]
     local url=$1 text=$2 body
@@ -212,8 +205,7 @@ else
     fail "production stack did not become healthy"
     "${prod[@]}" ps -a || true
     "${prod[@]}" logs --tail 50 || true
-    log "$passed passed, $failed failed"
-    exit 1
+    checks_summary || exit 1
 fi
 "${prod[@]}" ps -a
 
@@ -602,8 +594,7 @@ else
     fail "development stack did not become healthy"
     "${dev[@]}" ps -a || true
     "${dev[@]}" logs --tail 80 || true
-    log "$passed passed, $failed failed"
-    exit 1
+    checks_summary || exit 1
 fi
 "${dev[@]}" ps -a
 
@@ -661,5 +652,4 @@ dev_restart_leaves_migrate() {
 }
 check "starting or restarting one dev service does not re-run migrate, and it comes back healthy" dev_restart_leaves_migrate
 
-log "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+checks_summary

@@ -15,6 +15,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 STACK=${E2E_SWARM_STACK:-medsync-e2e-swarm}
 e2e_http_port=${E2E_SWARM_HTTP_PORT:-18180}
 e2e_https_port=${E2E_SWARM_HTTPS_PORT:-18543}
@@ -22,12 +24,7 @@ JOBS=${E2E_SWARM_JOBS:-2000}
 unset DATABASE_URL REDIS_URL
 
 work=$(mktemp -d)
-passed=0
-failed=0
 log() { printf '[e2e-swarm] %s\n' "$*"; }
-pass() { passed=$((passed + 1)); log "ok: $*"; }
-fail() { failed=$((failed + 1)); log "FAILED: $*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 
 state=$(docker info --format '{{.Swarm.LocalNodeState}}')
 we_initialised=0
@@ -188,5 +185,4 @@ drained_once() {
 }
 check "two workers drain $JOBS jobs, each exactly once" drained_once
 
-log "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+checks_summary

@@ -7,6 +7,13 @@
 #   stop_pid PID                    sends SIGTERM to PID and waits for it
 #   seconds START_NS                seconds since START_NS (from `date +%s%N`), one decimal
 #   free_port                       a loopback TCP port that was free a moment ago
+#   check DESCRIPTION COMMAND...    an end-to-end check: runs COMMAND, prints what it printed,
+#                                   counts it passed (exit 0) or failed; with pass and fail
+#                                   (DESCRIPTION [DETAILS]) for checks judged by the caller.
+#                                   The caller defines log (its prefix).
+#   checks_summary                  "N passed, N failed", then every failed check again with the
+#                                   last lines its command printed: the end of a long log names
+#                                   what failed and why. Exits 0 only when none failed.
 
 need() {
     local script=$1 pair missing=()
@@ -53,4 +60,38 @@ seconds() { awk -v ns="$(($(date +%s%N) - $1))" 'BEGIN { printf "%.1f", ns / 1e9
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+passed=0
+failed=0
+_failures=()
+pass() { passed=$((passed + 1)); log "ok: $*"; }
+fail() {
+    failed=$((failed + 1))
+    log "FAILED: $1"
+    _failures+=("$1${2:+$'\n'$2}")
+}
+check() {
+    local what=$1 out rc=0
+    shift
+    out=$(mktemp)
+    "$@" >"$out" 2>&1 || rc=$?
+    cat "$out"
+    if [[ $rc -eq 0 ]]; then
+        pass "$what"
+    else
+        fail "$what" "$(tail -n 20 "$out")"
+    fi
+    rm -f "$out"
+}
+checks_summary() {
+    local failure
+    log "$passed passed, $failed failed"
+    for failure in "${_failures[@]}"; do
+        log "FAILED: ${failure%%$'\n'*}"
+        if [[ $failure == *$'\n'* ]]; then
+            sed 's/^/      /' <<<"${failure#*$'\n'}"
+        fi
+    done
+    [[ $failed -eq 0 ]]
 }

@@ -150,8 +150,15 @@ def booking_script():
         sql = re.sub(r"'[^']*" + booking + r"[^']*'",
                      lambda m: "'" + f"' || {booking_id} || '".join(m.group(0)[1:-1].split(booking)) + "'",
                      sql)
-        sql = sql.replace(f"CAST('{doctor}' AS uuid)", "(SELECT id FROM bench_doctors WHERE n = :d)")
-        sql = sql.replace(f"CAST('{patient}' AS uuid)", "(SELECT id FROM bench_patients WHERE n = :p)")
+        # The doctor and the patient: as uuids, and inside any other literal (the doctor's
+        # advisory lock hashes the id as text; the audit event's details name it). One left
+        # behind would make every transaction book, lock or count for the same one.
+        for value, chosen in ((doctor, "(SELECT id FROM bench_doctors WHERE n = :d)"),
+                              (patient, "(SELECT id FROM bench_patients WHERE n = :p)")):
+            sql = sql.replace(f"CAST('{value}' AS uuid)", chosen)
+            sql = re.sub(r"'[^']*" + value + r"[^']*'",
+                         lambda m, v=value, c=chosen: "'" + f"' || {c} || '".join(m.group(0)[1:-1].split(v)) + "'",
+                         sql)
 
         def moved(at):
             seconds = int(subprocess.run(
@@ -168,6 +175,9 @@ def booking_script():
                       lambda m: moved(m.group(1)), sql)
 
     body = [statements[0]] + [rewrite(s) for s in statements[1:]]
+    left = [v for v in (doctor, patient) if any(v in s for s in body[1:])]
+    if left:
+        sys.exit(f"bench-capture: the captured booking's ids {left} are left in the script: update this script")
     first = body[0]
     if not first.lstrip().startswith("SELECT EXISTS"):
         sys.exit("bench-capture: a booking no longer starts with the session check: update this script")

@@ -137,6 +137,13 @@ def booking_script():
     starts = int(starts)
     booking_id = "CAST(md5('bench-booking-' || :i) AS uuid)"
 
+    def splice(sql, uuid, expression):
+        """UUID replaced by EXPRESSION: as a uuid literal, and inside every other literal."""
+        sql = sql.replace(f"CAST('{uuid}' AS uuid)", expression)
+        return re.sub(r"'[^']*" + uuid + r"[^']*'",
+                      lambda m: "'" + f"' || {expression} || '".join(m.group(0)[1:-1].split(uuid)) + "'",
+                      sql)
+
     def rewrite(sql):
         # Ids of new rows (an audit event; the jobs, enqueued together: their ids are the first
         # array of the unnest) and the booking's wherever it appears, every time in a literal.
@@ -146,19 +153,13 @@ def booking_script():
         sql = re.sub(r"unnest\(CAST\('\{([^}']*)\}' AS uuid\[\]\)",
                      lambda m: "unnest(ARRAY[" + ", ".join(
                          ["gen_random_uuid()"] * (m.group(1).count(",") + 1)) + "]", sql)
-        sql = sql.replace(f"CAST('{booking}' AS uuid)", booking_id)
-        sql = re.sub(r"'[^']*" + booking + r"[^']*'",
-                     lambda m: "'" + f"' || {booking_id} || '".join(m.group(0)[1:-1].split(booking)) + "'",
-                     sql)
+        sql = splice(sql, booking, booking_id)
         # The doctor and the patient: as uuids, and inside any other literal (the doctor's
         # advisory lock hashes the id as text; the audit event's details name it). One left
         # behind would make every transaction book, lock or count for the same one.
         for value, chosen in ((doctor, "(SELECT id FROM bench_doctors WHERE n = :d)"),
                               (patient, "(SELECT id FROM bench_patients WHERE n = :p)")):
-            sql = sql.replace(f"CAST('{value}' AS uuid)", chosen)
-            sql = re.sub(r"'[^']*" + value + r"[^']*'",
-                         lambda m, v=value, c=chosen: "'" + f"' || {c} || '".join(m.group(0)[1:-1].split(v)) + "'",
-                         sql)
+            sql = splice(sql, value, chosen)
 
         def moved(at):
             seconds = int(subprocess.run(

@@ -361,7 +361,7 @@ for name in "${READ_ORDER[@]}"; do get "${READS[$name]%%|*}" "${READS[$name]#*|}
 sql -c "NOTIFY calendar_changed, '$doctor'" >/dev/null
 sleep 0.2
 log_lines=$(wc -l <"$BENCH_PG_LOG")
-sql -c "ALTER SYSTEM SET log_statement = 'all'" -c "ALTER SYSTEM SET log_line_prefix = '%p|'" \
+sql -c "ALTER SYSTEM SET log_statement = 'all'" -c "ALTER SYSTEM SET log_line_prefix = '%p|%a|'" \
     -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
 capture() {  # NAME COMMAND...

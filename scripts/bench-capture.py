@@ -3,8 +3,8 @@
 
 scripts/bench-api.sh makes each read request once with `log_statement = 'all'`, between two
 marker statements (`SELECT 'bench-capture:begin:NAME'` and `…:end:NAME`, from another session),
-with `log_line_prefix = '%p|'`. This reads that log and writes OUTDIR/NAME.sql: every statement
-the api's sessions ran between the markers, in order, each parameter replaced by the literal
+with `log_line_prefix = '%p|%a|'`. This reads that log and writes OUTDIR/NAME.sql: every
+statement the api's sessions (application name `medsync-api`) ran between the markers, in order, each parameter replaced by the literal
 value it was bound to (as the log's `DETAIL:  parameters:` line gives it), cast to the type
 PostgreSQL infers for that parameter when it prepares the statement. pgbench then runs
 exactly the SQL the api ran for that request: nothing is copied by hand, so nothing drifts.
@@ -17,7 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ENTRY = re.compile(r"^(\d+)\|(LOG|DETAIL|ERROR|STATEMENT|WARNING|HINT|CONTEXT|NOTICE):\s+(.*)$")
+ENTRY = re.compile(r"^(\d+)\|([^|]*)\|(LOG|DETAIL|ERROR|STATEMENT|WARNING|HINT|CONTEXT|NOTICE):\s+(.*)$")
+# The api's sessions name themselves so (`application_name`); anyone else's statements between
+# the markers (an operator's psql, a monitoring query) are not the request's.
+API_SESSIONS = "medsync-api"
 MARKER = re.compile(r"'bench-capture:(begin|end):([A-Za-z0-9_-]+)'")
 STATEMENT = re.compile(r"^(?:execute [^:]+|statement):\s(.*)$", re.S)
 CATALOG = re.compile(r"\bpg_catalog\.|\bpg_type\b")
@@ -25,16 +28,17 @@ PARAMETER = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
 
 
 def entries(text):
-    """(pid, level, message) per log entry; continuation lines (a tab first) joined on."""
+    """(pid, application, level, message) per log entry; continuation lines (a tab first)
+    joined on."""
     current = None
     for line in text.splitlines():
         match = ENTRY.match(line)
         if match:
             if current:
                 yield current
-            current = [match.group(1), match.group(2), match.group(3)]
+            current = list(match.groups())
         elif current and line.startswith("\t"):
-            current[2] += "\n" + line[1:]
+            current[3] += "\n" + line[1:]
     if current:
         yield current
 
@@ -78,7 +82,7 @@ def main():
     captured = {}
     name, marker_pid = None, None
     pending = None  # the last statement, waiting for its parameters
-    for pid, level, message in entries(log.read_text(errors="replace")):
+    for pid, application, level, message in entries(log.read_text(errors="replace")):
         marker = MARKER.search(message) if level == "LOG" else None
         if marker:
             kind, which = marker.groups()
@@ -89,7 +93,7 @@ def main():
             if kind == "begin":
                 captured[which] = []
             continue
-        if name is None or pid == marker_pid:
+        if name is None or pid == marker_pid or application != API_SESSIONS:
             continue
         if level == "ERROR":
             sys.exit(f"bench-capture: {name}: the api's statement failed: {message}")

@@ -95,6 +95,14 @@ struct BookingRow {
     cancelled_at: Option<jiff_sqlx::Timestamp>,
 }
 
+/// A new booking read back, with the patient's upcoming visits counted beside it.
+#[derive(sqlx::FromRow)]
+struct Created {
+    #[sqlx(flatten)]
+    booking: BookingRow,
+    upcoming: i64,
+}
+
 impl From<BookingRow> for Booking {
     fn from(r: BookingRow) -> Self {
         Self {
@@ -249,9 +257,21 @@ pub async fn book(
     .await?;
 
     let id = Uuid::now_v7();
-    let inserted = sqlx::query(
-        "INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    // The insert, the booking as it is read back, and the cap's count, in one round trip. The
+    // count reads the statement's snapshot, which does not hold the row the same statement
+    // inserts: `inserted` adds it.
+    let created = sqlx::query_as::<_, Created>(
+        "WITH inserted AS (
+             INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING *)
+         SELECT b.id, b.doctor_id, d.name AS doctor_name, b.patient_id,
+                u.name AS patient_name, b.starts_at, b.ends_at, b.status, b.source,
+                b.created_at, b.cancelled_at,
+                (SELECT count(*) FROM bookings
+                 WHERE patient_id = $3 AND status = 'confirmed' AND starts_at > $7)
+                + (b.status = 'confirmed' AND b.starts_at > $7)::int AS upcoming
+         FROM inserted b JOIN doctors d ON d.id = b.doctor_id JOIN users u ON u.id = b.patient_id",
     )
     .bind(id)
     .bind(doctor_id)
@@ -259,28 +279,23 @@ pub async fn book(
     .bind(slot.starts_at.to_sqlx())
     .bind(slot.ends_at.to_sqlx())
     .bind(source)
-    .execute(&mut *conn)
-    .await;
-    if let Err(error) = inserted {
-        let overlap = error
-            .as_database_error()
-            .and_then(|e| e.constraint())
-            .is_some_and(|c| c == "bookings_no_overlap");
-        return Err(if overlap {
-            BookingError::Taken
-        } else {
-            BookingError::Database(error)
-        });
-    }
-
-    let upcoming: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookings
-         WHERE patient_id = $1 AND status = 'confirmed' AND starts_at > $2",
-    )
-    .bind(patient_id)
     .bind(now.to_sqlx())
     .fetch_one(&mut *conn)
-    .await?;
+    .await;
+    let Created { booking, upcoming } = match created {
+        Ok(created) => created,
+        Err(error) => {
+            let overlap = error
+                .as_database_error()
+                .and_then(|e| e.constraint())
+                .is_some_and(|c| c == "bookings_no_overlap");
+            return Err(if overlap {
+                BookingError::Taken
+            } else {
+                BookingError::Database(error)
+            });
+        }
+    };
     if upcoming > i64::from(rules.max_future_bookings) {
         return Err(BookingError::TooManyBookings {
             max: rules.max_future_bookings,
@@ -316,7 +331,7 @@ pub async fn book(
             "starts_at": slot.starts_at.to_string(),
         }));
     audit::record(conn, event).await?;
-    get(conn, id).await?.ok_or(BookingError::NotFound)
+    Ok(booking.into())
 }
 
 /// Cancels a booking the actor may see: its patient up to the notice period before the visit,

@@ -104,8 +104,10 @@ def main():
             if pending:
                 captured[name].append(pending[1])
             text = statement.group(1).strip().rstrip(";")
-            # sqlx's own look-ups of a type on a connection's first use of it: not the request's.
-            pending = None if CATALOG.search(text) else (pid, text)
+            # sqlx's own look-ups of a type on a connection's first use of it, and the liveness
+            # ping of the connection listening for changes (`SELECT 1` every 10 s; a request's
+            # pool pings are protocol messages, never logged): not the request's.
+            pending = None if CATALOG.search(text) or text == "SELECT 1" else (pid, text)
         elif level == "DETAIL" and pending and message.startswith("parameters:"):
             values = dict(PARAMETER.findall(message))
             types = parameter_types(url, pending[1], max(map(int, values), default=0))
@@ -135,8 +137,8 @@ def booking_script():
     captured, out, doctor, patient, starts = sys.argv[2:7]
     text = Path(captured).read_text()
     statements = [s for s in text.split(";\n") if s.strip()]
-    # The booking's own id: the first uuid of the INSERT INTO bookings.
-    insert = next(s for s in statements if s.lstrip().startswith("INSERT INTO bookings"))
+    # The booking's own id: the first uuid of the statement that inserts it.
+    insert = next(s for s in statements if "INSERT INTO bookings" in s)
     booking = re.search(r"CAST\('([0-9a-f-]{36})' AS uuid\)", insert).group(1)
     starts = int(starts)
     booking_id = "CAST(md5('bench-booking-' || :i) AS uuid)"

@@ -8,4 +8,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod booking;
+mod calendar;
 mod schema;

@@ -260,8 +260,8 @@ pub async fn load_calendar(
 
 /// [`load_calendar`]'s statement: `$1` the doctor, `[$2, $3)` the widened range.
 ///
-/// A booking lasts at most [`MAX_SLOT_MINUTES`](crate::bookings::MAX_SLOT_MINUTES) (the
-/// `bookings_length` constraint), so one that ends after `$2` starts after `$2` less that:
+/// A booking lasts at most 480 minutes (`bookings::MAX_SLOT_MINUTES`, the `bookings_length`
+/// constraint), so one that ends after `$2` starts after `$2` less that:
 /// said, it bounds the doctor's bookings on `bookings_by_doctor` from both sides. Without it
 /// PostgreSQL read every booking the doctor ever had (their whole history, on the exclusion
 /// constraint's index) to find the few of the range: 3.4 ms against 0.1 ms for one of 714.

@@ -253,12 +253,3 @@ fn bookings_time_off_and_the_past_remove_slots() {
     // 08:00Z is past, 08:30Z booked, 09:00Z and 09:30Z overlap the time off.
     assert!(starts.is_empty(), "{starts:?}");
 }
-
-#[test]
-fn the_calendars_lower_bound_on_starts_is_the_longest_booking() {
-    let bound = format!(
-        "starts_at > $2 - interval '{} minutes'",
-        crate::bookings::MAX_SLOT_MINUTES
-    );
-    assert!(CALENDAR_SQL.contains(&bound), "{CALENDAR_SQL}");
-}

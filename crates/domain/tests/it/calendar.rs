@@ -33,9 +33,6 @@ async fn book(
     .unwrap();
 }
 
-/// The statement bounds the bookings' starts by the longest a booking lasts, for the index:
-/// the longest booking that still reaches into the range is in the calendar, one that ends
-/// as the range begins is not, nor is a cancelled one.
 async fn doctor(pool: &PgPool, name: &str) -> Uuid {
     sqlx::query_scalar(
         "INSERT INTO doctors (id, name, slot_minutes) VALUES ($1, $2, $3) RETURNING id",
@@ -56,6 +53,17 @@ async fn booked(pool: &PgPool, doctor: Uuid, from: Timestamp) -> Vec<(Timestamp,
         .unwrap()
         .unwrap()
         .booked
+}
+
+/// The bound on the bookings' starts in the calendar's statement is the longest a booking lasts.
+#[test]
+fn the_calendars_lower_bound_on_starts_is_the_longest_booking() {
+    let bound = format!("starts_at > $2 - interval '{MAX_SLOT_MINUTES} minutes'");
+    assert!(
+        slots::CALENDAR_SQL.contains(&bound),
+        "{}",
+        slots::CALENDAR_SQL
+    );
 }
 
 /// The statement bounds the bookings' starts by the longest a booking lasts, for the index:

@@ -6,43 +6,16 @@ use medsync_domain::slots;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-async fn book(
-    pool: &PgPool,
-    doctor: Uuid,
-    patient: Uuid,
-    starts_at: Timestamp,
-    minutes: i64,
-    status: &str,
-) {
-    sqlx::query(
-        "INSERT INTO bookings
-             (id, doctor_id, patient_id, starts_at, ends_at, status, source, cancelled_at)
-         VALUES ($1, $2, $3, $4, $5, $6::booking_status, 'admin',
-                 CASE WHEN $6 = 'cancelled' THEN now() END)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(doctor)
-    .bind(patient)
-    .bind(jiff_sqlx::Timestamp::from(starts_at))
-    .bind(jiff_sqlx::Timestamp::from(
-        starts_at + SignedDuration::from_mins(minutes),
-    ))
-    .bind(status)
-    .execute(pool)
-    .await
-    .unwrap();
-}
+use crate::schema::{book, doctor, patient};
 
-async fn doctor(pool: &PgPool, name: &str) -> Uuid {
-    sqlx::query_scalar(
-        "INSERT INTO doctors (id, name, slot_minutes) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(Uuid::now_v7())
-    .bind(name)
-    .bind(MAX_SLOT_MINUTES)
-    .fetch_one(pool)
-    .await
-    .unwrap()
+/// A booking made and cancelled.
+async fn cancelled(pool: &PgPool, doctor: Uuid, patient: Uuid, starts_at: Timestamp) {
+    let id = book(pool, doctor, patient, starts_at, 30).await.unwrap();
+    sqlx::query("UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 async fn booked(pool: &PgPool, doctor: Uuid, from: Timestamp) -> Vec<(Timestamp, Timestamp)> {
@@ -75,39 +48,35 @@ async fn the_longest_booking_reaching_into_the_range_is_in_the_calendar(pool: Pg
         doctor(&pool, "Dr. Reached").await,
         doctor(&pool, "Dr. Missed").await,
     );
-    let patient: Uuid = sqlx::query_scalar(
-        "INSERT INTO users (id, telegram_user_id, name) VALUES ($1, 1, 'Pat') RETURNING id",
-    )
-    .bind(Uuid::now_v7())
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let patient = patient(&pool).await;
     let from: Timestamp = "2030-01-08T09:00:00Z".parse().unwrap();
     // load_calendar reads a day more on each side.
     let edge = from - SignedDuration::from_hours(24);
     let longest = i64::from(MAX_SLOT_MINUTES);
     let reaching = edge - SignedDuration::from_mins(longest - 1);
-    book(&pool, reached, patient, reaching, longest, "confirmed").await;
+    book(&pool, reached, patient, reaching, longest)
+        .await
+        .unwrap();
     book(
         &pool,
         missed,
         patient,
         edge - SignedDuration::from_mins(longest),
         longest,
-        "confirmed",
     )
-    .await;
+    .await
+    .unwrap();
     for doctor in [reached, missed] {
-        book(&pool, doctor, patient, from, 30, "cancelled").await;
+        cancelled(&pool, doctor, patient, from).await;
         book(
             &pool,
             doctor,
             patient,
             from + SignedDuration::from_mins(30),
             30,
-            "confirmed",
         )
-        .await;
+        .await
+        .unwrap();
     }
     let in_range = (
         from + SignedDuration::from_mins(30),

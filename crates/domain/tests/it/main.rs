@@ -1,5 +1,5 @@
-//! The domain's integration tests, each on a fresh database: the schema's constraints, and
-//! booking under contention.
+//! The domain's integration tests, each on a fresh database: the schema's constraints,
+//! booking under contention, and a doctor's calendar as read back.
 //!
 //! One test binary for the crate (each file under `tests/` would be linked as a binary of its
 //! own, with every dependency): the modules below are its parts.

@@ -7,14 +7,14 @@ use medsync_domain::catalog::{self, WeeklyHours};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-async fn doctor(pool: &PgPool, name: &str) -> Uuid {
+pub(crate) async fn doctor(pool: &PgPool, name: &str) -> Uuid {
     let mut conn = pool.acquire().await.unwrap();
     catalog::upsert_doctor(&mut conn, name, "", 30, &[], &[])
         .await
         .unwrap()
 }
 
-async fn patient(pool: &PgPool) -> Uuid {
+pub(crate) async fn patient(pool: &PgPool) -> Uuid {
     sqlx::query_scalar(
         "INSERT INTO users (id, telegram_user_id, name) VALUES ($1, $2, 'Pat') RETURNING id",
     )
@@ -29,7 +29,7 @@ fn rand_telegram_id() -> i64 {
     i64::from(Uuid::new_v4().as_fields().0)
 }
 
-async fn book(
+pub(crate) async fn book(
     pool: &PgPool,
     doctor: Uuid,
     patient: Uuid,

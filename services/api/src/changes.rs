@@ -3,7 +3,7 @@
 //! it can have changed.
 //!
 //! Triggers announce each committed change on a channel (`NOTIFY`, payload: the id of what
-//! changed, or `*` for everything), whoever made it: this api, another replica, `manage`, the
+//! changed, several separated by spaces, or `*` for everything), whoever made it: this api, another replica, `manage`, the
 //! web app, an operator's psql. One connection per process listens on every channel; each
 //! announcement takes a number from its channel's counter. Whatever is kept carries a
 //! [`Ticket`]: the counter's value read *before* the statement that decided it ran. It holds
@@ -122,16 +122,23 @@ impl Changes {
         self.announced(&id.to_string());
     }
 
-    /// Records an announcement: an id, or anything else (`*`) for everything.
+    /// Records an announcement: ids separated by spaces, or anything else (`*`) for
+    /// everything.
     pub fn announced(&self, payload: &str) {
         let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let Ok(id) = payload.parse::<Uuid>() else {
+        let ids: Option<Vec<Uuid>> = payload
+            .split(' ')
+            .map(|id| id.parse::<Uuid>().ok())
+            .collect();
+        let Some(ids) = ids.filter(|ids| !ids.is_empty()) else {
             self.everyone.store(at, Ordering::SeqCst);
             return;
         };
         let now = Instant::now();
         let mut changed = self.changed.lock().unwrap_or_else(PoisonError::into_inner);
-        changed.ids.insert(id, (at, now));
+        for id in ids {
+            changed.ids.insert(id, (at, now));
+        }
         if changed.ids.len() > changed.forget_above {
             // A ticket older than an announcement was read before it, so it expires at most
             // `keep_for` after it: by then the announcement has nothing left to retire.
@@ -251,6 +258,18 @@ mod tests {
         assert!(
             !changes.holds(b, after),
             "a change made here counts at once"
+        );
+        let (c, d) = (Uuid::now_v7(), Uuid::now_v7());
+        let before = changes.ticket().unwrap();
+        changes.announced(&format!("{c} {d}"));
+        assert!(
+            !changes.holds(c, before) && !changes.holds(d, before) && changes.holds(a, before),
+            "several ids in one announcement"
+        );
+        changes.announced(&format!("{a} not-an-id"));
+        assert!(
+            !changes.holds(b, before),
+            "a payload that is not all ids counts as everything"
         );
         changes.announced("*");
         assert!(!changes.holds(a, after));

@@ -105,9 +105,10 @@ api_pid=$!
 defer stop_pid "$api_pid"
 BENCH_CPU_API=$api_pid
 base=http://127.0.0.1:$port
-# A second api with the free-slots cache off: what computing every answer costs (one row).
+# A second api keeping nothing (free slots, lists of bookings): what computing every answer
+# costs (a row each).
 computing_port=$(free_port)
-SLOTS_CACHE_MB=0 API_LISTEN_ADDR=127.0.0.1:$computing_port "$bin/api" >"$work/api-computing.log" 2>&1 &
+SLOTS_CACHE_MB=0 LISTS_CACHE_MB=0 API_LISTEN_ADDR=127.0.0.1:$computing_port "$bin/api" >"$work/api-computing.log" 2>&1 &
 computing_pid=$!
 defer stop_pid "$computing_pid"
 for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$computing_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -354,10 +355,11 @@ get() {  # PATH TOKEN
     curl -fsS -o /dev/null "${auth[@]}" "$base$1"
 }
 for name in "${READ_ORDER[@]}"; do get "${READS[$name]%%|*}" "${READS[$name]#*|}"; done  # types known to every connection
-# The slots' answer is kept after that first request, and the sessions are remembered as
-# signed in: announce a change of the doctor's calendar and of every session, as PostgreSQL
-# does on one, so each captured request does all its work (the session checked, the answer
-# computed), as a request does when nothing is kept.
+# The slots' answer, the lists and the search are kept after that first request, and the
+# sessions are remembered as signed in: announce a change of the doctor's calendar, of every
+# list, of the catalog and of every session, as PostgreSQL does on one, so each captured
+# request does all its work (the session checked, the answer computed), as a request does when
+# nothing is kept.
 sql -c "NOTIFY calendar_changed, '$doctor'" >/dev/null
 sleep 0.2
 log_lines=$(wc -l <"$BENCH_PG_LOG")
@@ -365,7 +367,7 @@ sql -c "ALTER SYSTEM SET log_statement = 'all'" -c "ALTER SYSTEM SET log_line_pr
     -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
 capture() {  # NAME COMMAND...
-    sql -c "NOTIFY sessions_changed, '*'" >/dev/null
+    sql -c "NOTIFY sessions_changed, '*'" -c "NOTIFY bookings_changed, '*'" -c "NOTIFY catalog_changed, '*'" >/dev/null
     sleep 0.1
     sql -c "SELECT 'bench-capture:begin:$1'" >/dev/null
     "${@:2}"
@@ -506,7 +508,17 @@ PY
 }
 
 slots_cache="slots not run"
-cache_counts() { curl -fsS "$base/metrics" | awk '/^medsync_slots_cache_requests_total/ { split($1, l, "\""); n[l[2]] = $2 } END { printf "%d %d\n", n["hit"], n["miss"] }'; }
+lists_cache=""
+cache_counts() {  # METRIC
+    curl -fsS "$base/metrics" | awk -v m="^$1" '$0 ~ m { split($1, l, "\""); n[l[2]] = $2 } END { printf "%d %d\n", n["hit"], n["miss"] }'
+}
+computed_too() {  # NAME LABEL PATH AUTH...: the same request on the api that keeps nothing
+    local base_pid=$api_pid
+    api_pid=$computing_pid BENCH_CPU_API=$computing_pid
+    GOAL[$1-computed]=-
+    measure "$1-computed" "$2" "$work/reads/$1.sql" "${@:4}" "http://127.0.0.1:$computing_port$3"
+    api_pid=$base_pid BENCH_CPU_API=$base_pid
+}
 for name in "${READ_ORDER[@]}"; do
     wanted "$name" || continue
     path=${READS[$name]%%|*}
@@ -514,25 +526,29 @@ for name in "${READ_ORDER[@]}"; do
     auth=()
     [[ -z $bearer ]] || auth=(-H "Authorization: Bearer $bearer")
     if [[ $name == slots ]]; then
-        read -r hits0 misses0 < <(cache_counts)
+        read -r hits0 misses0 < <(cache_counts medsync_slots_cache_requests_total)
         measure slots "${LABEL[slots]}" "$work/reads/slots.sql" "$base$path"
         PEAK[slots]=$rps
         latency_get slots "${LABEL[slots]}" "$work/reads/slots.sql" "$base$path"
         measure slots "… the same, gzip (as browsers ask)" "$work/reads/slots.sql" -H 'Accept-Encoding: gzip' "$base$path"
-        read -r hits1 misses1 < <(cache_counts)
+        read -r hits1 misses1 < <(cache_counts medsync_slots_cache_requests_total)
         slots_cache="kept answers served $((hits1 - hits0)), computed $((misses1 - misses0))"
         echo "  slots cache: $slots_cache"
-        # The answer computed every time, on the api with the cache off.
-        base_pid=$api_pid
-        api_pid=$computing_pid BENCH_CPU_API=$computing_pid
-        GOAL[slots-computed]=-
-        measure slots-computed "… computed every time (cache off)" "$work/reads/slots.sql" "http://127.0.0.1:$computing_port$path"
-        api_pid=$base_pid BENCH_CPU_API=$base_pid
+        computed_too slots "… computed every time (cache off)" "$path"
         continue
     fi
+    metric=medsync_lists_cache_requests_total
+    [[ $name != doctors ]] || metric=medsync_doctors_cache_requests_total
+    read -r hits0 misses0 < <(cache_counts $metric)
     measure "$name" "${LABEL[$name]}" "$work/reads/$name.sql" "${auth[@]}" "$base$path"
     PEAK[$name]=$rps
     [[ $name != my-bookings ]] || latency_get "$name" "${LABEL[$name]}" "$work/reads/$name.sql" "$base$path" "${auth[@]}"
+    if [[ $name == my-bookings || $name == agenda || $name == doctors ]]; then
+        read -r hits1 misses1 < <(cache_counts $metric)
+        lists_cache+="; $name: kept pages served $((hits1 - hits0)), computed $((misses1 - misses0))"
+        echo "  kept pages: served $((hits1 - hits0)), computed $((misses1 - misses0))"
+        computed_too "$name" "… computed every time (cache off)" "$path" "${auth[@]}"
+    fi
 done
 slots_in_answer=$(curl -fsS "$base${READS[slots]%%|*}" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
 if wanted booking; then
@@ -563,7 +579,7 @@ for row in "${latency_rows[@]}"; do
     IFS='|' read -r label rate got a b c d e f <<<"$row"
     printf '%-28s %10s %10s %9s %9s %8s %7s | %12s %12s\n' "$label" "$rate" "$got" "$a ms" "$b ms" "$c" "$d" "$e ms" "$f ms"
 done
-echo "bookings made by the api during its run: $booked; slots in the 7-day answer: $slots_in_answer; $slots_cache"
+echo "bookings made by the api during its run: $booked; slots in the 7-day answer: $slots_in_answer; $slots_cache$lists_cache"
 [[ $SIZE == small ]] || echo "the tables: $(sql -c "SELECT (SELECT count(*) FROM bookings) || ' bookings, ' || (SELECT count(*) FROM jobs) || ' jobs, ' || (SELECT count(*) FROM users) || ' users'")"
 for row in "${rows[@]}"; do
     IFS='|' read -r label r a b c t l ratio goal <<<"$row"

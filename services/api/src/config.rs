@@ -73,6 +73,9 @@ pub struct Config {
     pub docs_ui: bool,
     /// `SLOTS_CACHE_MB` (default 64; 0: off): memory for kept free-slots answers.
     pub slots_cache_bytes: u64,
+    /// `LISTS_CACHE_MB` (default 16; 0: off): memory for kept pages of
+    /// lists of bookings and of the doctors search (half each).
+    pub lists_cache_bytes: u64,
     /// `SESSION_CACHE_ENTRIES` (default 100000; 0: off): sessions remembered as signed in.
     pub session_cache_entries: usize,
 }
@@ -97,6 +100,7 @@ impl Configuration for Config {
                 "MAX_BODY_BYTES",
                 "API_DOCS_UI",
                 "SLOTS_CACHE_MB",
+                "LISTS_CACHE_MB",
                 "SESSION_CACHE_ENTRIES",
             ],
         ]
@@ -106,7 +110,7 @@ impl Configuration for Config {
     fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
         let mut base = BaseConfig::from_env(env, &crate::SPEC)?;
         // One connection is held listening for PostgreSQL's announcements (the kept slots
-        // answers, the remembered sessions: `changes::listen`); with a pool of one, no request
+        // answers and lists, the remembered sessions: `changes::listen`); with a pool of one, no request
         // would ever get a connection.
         base.database.max_connections = base.database.max_connections.max(2);
         let access_minutes: u32 = env.or("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?;
@@ -132,6 +136,7 @@ impl Configuration for Config {
             max_body_bytes: usize::try_from(max_body.max(1024)).unwrap_or(65_536),
             docs_ui: env.or("API_DOCS_UI", false)?,
             slots_cache_bytes: u64::from(env.or("SLOTS_CACHE_MB", 64_u32)?) << 20,
+            lists_cache_bytes: u64::from(env.or("LISTS_CACHE_MB", 16_u32)?) << 20,
             session_cache_entries: usize::try_from(env.or("SESSION_CACHE_ENTRIES", 100_000_u32)?)
                 .unwrap_or(100_000),
         })

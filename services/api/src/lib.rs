@@ -14,6 +14,7 @@ pub mod extract;
 #[cfg(feature = "harness")]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod harness;
+pub mod kept_pages;
 pub mod live_sessions;
 pub mod routes;
 pub mod slots_cache;
@@ -42,6 +43,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use config::Config;
 
 use crate::error::ApiError;
+use crate::kept_pages::KeptPages;
 use crate::live_sessions::LiveSessions;
 use crate::slots_cache::SlotsCache;
 use crate::state::AppState;
@@ -122,17 +124,35 @@ pub async fn build_with(config: Config, infra: Infra) -> anyhow::Result<App> {
     );
     let accounts = Accounts::new(&infra, config.accounts.clone()).await?;
     let slots_cache = SlotsCache::new(config.slots_cache_bytes);
+    // The lists and the doctors search share the memory, half each.
+    let lists_cache = KeptPages::new(
+        config.lists_cache_bytes / 2,
+        kept_pages::LISTS_CHANNEL,
+        "medsync_lists_cache_requests_total",
+    );
+    let doctors_cache = KeptPages::new(
+        config.lists_cache_bytes / 2,
+        kept_pages::CATALOG_CHANNEL,
+        "medsync_doctors_cache_requests_total",
+    );
     let sessions = LiveSessions::new(config.session_cache_entries);
-    let feeds = [slots_cache.changes(), sessions.changes()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let feeds = [
+        slots_cache.changes(),
+        lists_cache.changes(),
+        doctors_cache.changes(),
+        sessions.changes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let state = AppState::new(state::Shared {
         infra: infra.clone(),
         config: Arc::new(config),
         tokens,
         accounts,
         slots_cache,
+        lists_cache,
+        doctors_cache,
         sessions,
     });
     let router = router(state.clone());

@@ -41,6 +41,10 @@ pub struct Shared {
     pub accounts: medsync_platform::accounts::Accounts,
     /// Free-slots answers kept while they hold.
     pub slots_cache: crate::slots_cache::SlotsCache,
+    /// Pages of lists of bookings kept while they hold.
+    pub lists_cache: crate::kept_pages::KeptPages<crate::kept_pages::ListKey>,
+    /// Pages of the doctors search kept while they hold.
+    pub doctors_cache: crate::kept_pages::KeptPages<crate::kept_pages::SearchKey>,
     /// Sessions known to be signed in.
     pub sessions: crate::live_sessions::LiveSessions,
 }

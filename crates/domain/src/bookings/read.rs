@@ -57,6 +57,9 @@ pub struct Page<T> {
     /// Items in all pages, counted up to [`crate::COUNT_LIMIT`] (a list that long reports
     /// the limit: counting a million rows exactly, on every page, is not worth its time).
     pub total: i64,
+    /// Upcoming lists: the earliest end among the bookings counted, when the first of them
+    /// leaves the list (`None`: none counted, or a past list).
+    pub first_end: Option<Timestamp>,
 }
 
 /// The longest a booking lasts: the longest slot a doctor may have (`doctors.slot_minutes`),
@@ -104,13 +107,15 @@ pub async fn list(
         None => format!("$1::uuid IS NULL AND {time_cond}"),
     };
     let count_limit = crate::COUNT_LIMIT;
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM (SELECT 1 FROM bookings b JOIN doctors d ON d.id = b.doctor_id
-         WHERE {condition} ORDER BY {order} LIMIT {count_limit}) counted"
-    )))
-    .bind(value)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (total, first_end): (i64, Option<jiff_sqlx::Timestamp>) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*), min(ends_at) FROM (SELECT b.ends_at FROM bookings b
+             JOIN doctors d ON d.id = b.doctor_id
+             WHERE {condition} ORDER BY {order} LIMIT {count_limit}) counted"
+        )))
+        .bind(value)
+        .fetch_one(&mut *conn)
+        .await?;
     let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE {condition} ORDER BY {order} LIMIT $2 OFFSET $3"
     )))
@@ -122,6 +127,9 @@ pub async fn list(
     Ok(Page {
         items: rows.into_iter().map(Booking::from).collect(),
         total,
+        first_end: first_end
+            .map(|at| at.to_jiff())
+            .filter(|_| when == When::Upcoming),
     })
 }
 

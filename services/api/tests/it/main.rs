@@ -13,6 +13,8 @@ mod bookings;
 mod catalog;
 mod http;
 mod http_behaviour;
+mod kept_lists;
+mod kept_searches;
 mod live_sessions;
 mod plans;
 mod slots_cache;

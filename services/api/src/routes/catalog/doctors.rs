@@ -1,8 +1,10 @@
 //! `/api/v1/doctors`: the list (by specialty or name), one doctor with their weekly hours, and admins' edits.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use medsync_domain::catalog::{self, Doctor, DoctorChange, WeeklyHours};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +14,7 @@ use crate::auth::{Admins, Authorized};
 use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn, WrongRole};
 use crate::error::{ApiError, Fields, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::kept_pages::{self, SearchKey};
 use crate::routes::{PageInfo, Pagination};
 use crate::state::AppState;
 
@@ -79,7 +82,7 @@ pub struct DoctorFilter {
 pub(super) async fn list_doctors(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<DoctorFilter>,
-) -> Result<Json<DoctorPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let (page, per_page, limit, offset) = Pagination {
         page: filter.page,
         per_page: filter.per_page,
@@ -89,17 +92,36 @@ pub(super) async fn list_doctors(
     if search.is_some_and(|q| q.chars().count() > 100) {
         return Err(ApiError::field("q", "must be at most 100 characters"));
     }
+    // Kept while the catalog is unchanged (`kept_pages`).
+    let key = SearchKey {
+        specialty: filter.specialty_id,
+        search: search.map(str::to_owned),
+        page,
+        per_page,
+    };
+    if let Some(json) = state.doctors_cache.get(&key) {
+        return Ok(kept_pages::respond(json));
+    }
+    let ticket = state.doctors_cache.ticket();
     let mut conn = state.infra.db.acquire().await?;
     let (items, total) =
         catalog::list_doctors(&mut conn, filter.specialty_id, search, limit, offset).await?;
-    Ok(Json(DoctorPage {
-        items: items.into_iter().map(Into::into).collect(),
-        page: PageInfo {
-            page,
-            per_page,
-            total,
-        },
-    }))
+    drop(conn);
+    let json = Bytes::from(
+        serde_json::to_vec(&DoctorPage {
+            items: items.into_iter().map(Into::into).collect(),
+            page: PageInfo {
+                page,
+                per_page,
+                total,
+            },
+        })
+        .map_err(anyhow::Error::from)?,
+    );
+    if let Some(ticket) = ticket {
+        state.doctors_cache.keep(key, json.clone(), ticket, None);
+    }
+    Ok(kept_pages::respond(json))
 }
 
 /// A doctor with their weekly hours.
@@ -223,6 +245,7 @@ pub(super) async fn create_doctor(
     let mut tx = state.infra.db.begin().await?;
     let doctor = catalog::create_doctor(&mut tx, &change).await?;
     tx.commit().await?;
+    state.doctors_cache.changed_everyone();
     // A patient's account made a doctor's has every session ended (the role changed).
     if let Some(user) = input.user_id {
         state.sessions.ended(user);
@@ -251,6 +274,11 @@ pub(super) async fn update_doctor(
     let doctor = catalog::update_doctor(&mut tx, id, &change).await?;
     tx.commit().await?;
     state.slots_cache.changed(id);
+    state.doctors_cache.changed_everyone();
+    // Lists of bookings show the doctor's name, and the agenda is the linked account's.
+    if input.name.is_some() || input.user_id.is_some() {
+        state.lists_cache.changed_everyone();
+    }
     if let Some(user) = input.user_id {
         state.sessions.ended(user);
     }
@@ -273,6 +301,7 @@ pub(super) async fn retire_doctor(
     let mut conn = state.infra.db.acquire().await?;
     if catalog::retire_doctor(&mut conn, id).await? {
         state.slots_cache.changed(id);
+        state.doctors_cache.changed_everyone();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("doctor"))

@@ -94,6 +94,7 @@ pub(super) async fn create_specialty(
     };
     let mut conn = state.infra.db.acquire().await?;
     let created = catalog::create_specialty(&mut conn, &slug, &name, &description).await?;
+    state.doctors_cache.changed_everyone();
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -137,6 +138,7 @@ pub(super) async fn update_specialty(
     let mut conn = state.infra.db.acquire().await?;
     let updated =
         catalog::update_specialty(&mut conn, id, name.as_deref(), description.as_deref()).await?;
+    state.doctors_cache.changed_everyone();
     Ok(Json(updated.into()))
 }
 
@@ -155,6 +157,7 @@ pub(super) async fn delete_specialty(
 ) -> Result<StatusCode, ApiError> {
     let mut conn = state.infra.db.acquire().await?;
     if catalog::delete_specialty(&mut conn, id).await? {
+        state.doctors_cache.changed_everyone();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("specialty"))

@@ -5,30 +5,30 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
-use medsync_domain::bookings::{self, Booking, BookingSource, BookingStatus, ListFilter, When};
+use medsync_domain::bookings::{self, Booking, BookingSource, BookingStatus};
 use medsync_domain::clock::{Rfc3339, parse_rfc3339};
 use medsync_domain::idempotency::{self, Claim};
-use medsync_domain::users::Role;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Authorized, CurrentUser, Doctors, Patients};
-use crate::error::doc::{InvalidFields, MalformedRequest, NotSignedIn, WrongRole};
+use crate::auth::{Authorized, CurrentUser, Patients};
+use crate::error::doc::{NotSignedIn, WrongRole};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::{PageInfo, Pagination};
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
+
+mod lists;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_booking, list_bookings))
+        .routes(routes!(create_booking, lists::list_bookings))
         .routes(routes!(get_booking))
         .routes(routes!(cancel_booking))
-        .routes(routes!(agenda))
+        .routes(routes!(lists::agenda))
 }
 
 /// A booking.
@@ -206,6 +206,7 @@ async fn create_booking(
     }
     if status == StatusCode::CREATED {
         state.slots_cache.changed(request.doctor_id);
+        state.lists_cache.changed(user_id);
     }
     Ok(stored_response(status.as_u16(), body))
 }
@@ -229,107 +230,6 @@ async fn book(
         now,
     )
     .await
-}
-
-/// Which bookings and which page.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct BookingFilter {
-    /// `upcoming` (default; soonest first) or `past` (latest first).
-    #[param(value_type = Option<String>, example = "upcoming")]
-    pub when: Option<When>,
-    /// Admins: `all` lists everyone's bookings.
-    pub scope: Option<String>,
-    /// Page number, from 1.
-    #[param(minimum = 1)]
-    pub page: Option<u32>,
-    /// Items per page, 1 to 100.
-    #[param(minimum = 1, maximum = 100)]
-    pub per_page: Option<u32>,
-}
-
-/// One page of bookings.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BookingPage {
-    /// The bookings of this page.
-    pub items: Vec<BookingOut>,
-    /// Paging.
-    #[serde(flatten)]
-    pub page: PageInfo,
-}
-
-async fn page_of(
-    state: &AppState,
-    list: ListFilter,
-    filter: &BookingFilter,
-) -> Result<BookingPage, ApiError> {
-    let (page, per_page, limit, offset) = Pagination {
-        page: filter.page,
-        per_page: filter.per_page,
-    }
-    .resolve()?;
-    let mut conn = state.infra.db.acquire().await?;
-    let found = bookings::list(
-        &mut conn,
-        list,
-        filter.when.unwrap_or_default(),
-        limit,
-        offset,
-    )
-    .await?;
-    Ok(BookingPage {
-        items: found
-            .items
-            .into_iter()
-            .map(|b| BookingOut::new(state, b))
-            .collect(),
-        page: PageInfo {
-            page,
-            per_page,
-            total: found.total,
-        },
-    })
-}
-
-/// One's own bookings (admins: `scope=all` for everyone's), paginated with a total.
-#[utoipa::path(get, path = "/api/v1/bookings", tag = "bookings", security(("bearer" = [])), params(BookingFilter),
-    responses(
-        (status = 200, description = "A page of bookings", body = BookingPage),
-        MalformedRequest, NotSignedIn, WrongRole, InvalidFields,
-    ))]
-async fn list_bookings(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ApiQuery(filter): ApiQuery<BookingFilter>,
-) -> Result<Json<BookingPage>, ApiError> {
-    let list = match filter.scope.as_deref() {
-        Some("all") if user.claims.role == Role::Admin => ListFilter::All,
-        Some("all") => return Err(ApiError::Forbidden),
-        None | Some("mine") => ListFilter::Patient(user.claims.sub),
-        Some(_) => return Err(ApiError::BadRequest("scope must be mine or all".to_owned())),
-    };
-    Ok(Json(page_of(&state, list, &filter).await?))
-}
-
-/// The signed-in doctor's appointments, paginated with a total.
-#[utoipa::path(get, path = "/api/v1/agenda", tag = "bookings", security(("bearer" = [])), params(BookingFilter),
-    responses(
-        (status = 200, description = "A page of the doctor's bookings", body = BookingPage),
-        MalformedRequest, NotSignedIn, WrongRole, InvalidFields,
-    ))]
-async fn agenda(
-    State(state): State<AppState>,
-    doctor: Authorized<Doctors>,
-    ApiQuery(filter): ApiQuery<BookingFilter>,
-) -> Result<Json<BookingPage>, ApiError> {
-    Ok(Json(
-        page_of(
-            &state,
-            ListFilter::DoctorUser(doctor.user.claims.sub),
-            &filter,
-        )
-        .await?,
-    ))
 }
 
 /// A booking: to its patient, its doctor and admins; anyone else gets 404.
@@ -378,5 +278,6 @@ async fn cancel_booking(
     .await?;
     tx.commit().await?;
     state.slots_cache.changed(booking.doctor_id);
+    state.lists_cache.changed(booking.patient_id);
     Ok(Json(BookingOut::new(&state, booking)))
 }

@@ -18,6 +18,9 @@
 # large: the same, inside a clinic group's data made by scripts/bench-data.sh first (500 more
 # doctors, 200,000 patients, 1 M bookings, 3 M finished and 50 k queued jobs; two minutes).
 #
+# Free slots, my bookings, the agenda and the doctors search are also run on a second api that
+# keeps no answers (SLOTS_CACHE_MB=0 LISTS_CACHE_MB=0): "… computed every time".
+#
 # For each path: requests/s, p50, p99 and non-2xx of the api (wrk), transactions/s of pgbench,
 # the ratio api/pgbench beside its goal, and where the CPU went (api / postgres / redis / load
 # generator). Exits 1 when a ratio is below its goal; warns when the machine was not quiet.

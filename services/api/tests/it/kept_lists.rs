@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp, ToSpan as _};
 use medsync_api::harness::{Api, spawn_with, token};
+
+use crate::slots_cache::unannounced_booking;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
@@ -62,25 +63,6 @@ async fn agree(
     }
 }
 
-/// A booking written with the lists' announcing trigger off: what only a kept list would miss.
-async fn unannounced_booking(db: &PgPool, doctor: Uuid, patient: Uuid, at: Timestamp) -> Uuid {
-    let id = Uuid::now_v7();
-    let mut tx = db.begin().await.unwrap();
-    sqlx::query("ALTER TABLE bookings DISABLE TRIGGER bookings_listed_changed")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source) VALUES ($1, $2, $3, $4::timestamptz, $4::timestamptz + interval '30 minutes', 'admin')")
-        .bind(id).bind(doctor).bind(patient).bind(at.to_string())
-        .execute(&mut *tx).await.unwrap();
-    sqlx::query("ALTER TABLE bookings ENABLE TRIGGER bookings_listed_changed")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    id
-}
-
 async fn user_id(api: &Api, tokens: &Value) -> Uuid {
     api.get("/api/v1/users/me", Some(token(tokens))).await.body["id"]
         .as_str()
@@ -119,7 +101,8 @@ async fn kept_lists_equal_computed_ones_after_every_change(p: PgPoolOptions, o: 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let before = lists(&kept, who.0, who.1).await;
-        let hidden = unannounced_booking(db, doctor, patient, at(60)).await;
+        let hidden =
+            unannounced_booking(db, "bookings_listed_changed", doctor, patient, at(60)).await;
         let after = lists(&kept, who.0, who.1).await;
         sqlx::query("DELETE FROM bookings WHERE id = $1")
             .bind(hidden)

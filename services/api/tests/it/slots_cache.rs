@@ -60,21 +60,30 @@ async fn agree(cached: &Api, computing: &Api, doctor: Uuid, wait: Duration, what
     }
 }
 
-/// A booking written with the announcing triggers off: what only a kept answer would miss.
-async fn unannounced_booking(db: &PgPool, doctor: Uuid, patient: Uuid, at: Timestamp) -> Uuid {
+/// A booking written with `trigger` (one of `bookings`' announcing triggers) off: what only a
+/// kept answer would miss. The lists' test uses it too.
+pub(crate) async fn unannounced_booking(
+    db: &PgPool,
+    trigger: &str,
+    doctor: Uuid,
+    patient: Uuid,
+    at: Timestamp,
+) -> Uuid {
     let id = Uuid::now_v7();
     let mut tx = db.begin().await.unwrap();
-    sqlx::query("ALTER TABLE bookings DISABLE TRIGGER calendar_changed")
+    for (toggle, insert) in [("DISABLE", true), ("ENABLE", false)] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE bookings {toggle} TRIGGER {trigger}"
+        )))
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source) VALUES ($1, $2, $3, $4::timestamptz, $4::timestamptz + interval '30 minutes', 'admin')")
-        .bind(id).bind(doctor).bind(patient).bind(at.to_string())
-        .execute(&mut *tx).await.unwrap();
-    sqlx::query("ALTER TABLE bookings ENABLE TRIGGER calendar_changed")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        if insert {
+            sqlx::query("INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source) VALUES ($1, $2, $3, $4::timestamptz, $4::timestamptz + interval '30 minutes', 'admin')")
+                .bind(id).bind(doctor).bind(patient).bind(at.to_string())
+                .execute(&mut *tx).await.unwrap();
+        }
+    }
     tx.commit().await.unwrap();
     id
 }
@@ -110,7 +119,7 @@ async fn kept_answers_equal_computed_ones_after_every_change(
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let before = slots(&cached, doctor, week()).await;
-        let hidden = unannounced_booking(db, doctor, patient_id, at(9)).await;
+        let hidden = unannounced_booking(db, "calendar_changed", doctor, patient_id, at(9)).await;
         let after = slots(&cached, doctor, week()).await;
         sqlx::query("DELETE FROM bookings WHERE id = $1")
             .bind(hidden)

@@ -32,6 +32,8 @@
 # (Debian: wrk, postgresql-client) and python3. Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (16),
 # BENCH_ONLY (names of the paths to run, e.g. "agenda my-bookings"; all by default: slots me
 # my-bookings agenda doctors admin-jobs booking login refresh),
+# BENCH_LATENCY_TRIES (3: a fixed-rate run the hypervisor stole more than BENCH_STEAL_MAX_PCT,
+# 2 %, of the CPUs' time from is made again, up to that many times in all),
 # BENCH_CAPTURE_DIR (a directory: the captured statements of each request are copied there),
 # BENCH_PROFILE (a directory: each api run is also sampled by `perf record -g`, its report
 # written there as NAME.txt; use binaries with symbols, `cargo build --profile profiling`, through
@@ -413,7 +415,7 @@ done
 # a second is no clinic's load) for the next doctor's slot 120+ days out.
 # Then pgbench runs the path's SQL at the same rate, and PostgreSQL's own p50 and p99 are
 # printed beside the api's: what the database alone takes at that load.
-LATENCY_GOAL_MS=10
+LATENCY_GOAL_MS=10 LATENCY_TRIES=${BENCH_LATENCY_TRIES:-3}
 oha_run() {  # OUT RATE OHA-ARGS...
     oha -z "${SECONDS_PER_RUN}s" -c "${OHA_CONNECTIONS:-$CONNECTIONS}" -q "$2" --latency-correction --no-tui \
         --output-format json "${@:3}" >"$1" 2>/dev/null || true
@@ -460,30 +462,51 @@ pg_latency() {  # NAME SCRIPT RATE → "p50_ms p99_ms"
               printf "%.2f %.2f\n", t[int((NR - 1) * 0.5) + 1] / 1000, t[int((NR - 1) * 0.99) + 1] / 1000 }'
 }
 latency_rows=()
-latency() {  # NAME LABEL EXPECTED-4XX PGBENCH-SCRIPT FILES...
-    local p50 p99 got bad errors expected rate=$((PEAK[$1] / 2)) also= pg50 pg99
+latency() {  # NAME LABEL EXPECTED-4XX PGBENCH-SCRIPT FILES...: right after the api's run
+    local p50 p99 got bad errors expected rate=$((PEAK[$1] / 2)) also= pg50 pg99 stolen=$bench_steal
     read -r p50 p99 got bad errors expected < <(oha_read "$3" "${@:5}")
     [[ $3 == - ]] || also=" ($expected answered $3, expected)"
     bench_quiet_start "$1 (pgbench latency)"
     read -r pg50 pg99 < <(pg_latency "$1" "$4" "$rate")
     bench_quiet_stop "$1 (pgbench latency)"
-    latency_rows+=("$2|$rate|$got|$p50|$p99|$bad|$errors|$pg50|$pg99")
-    printf '    latency at %s req/s (half of %s): p50 %s ms, p99 %s ms, %s not 2xx%s, %s failed; pgbench at that rate: p50 %s ms, p99 %s ms\n' \
-        "$rate" "${PEAK[$1]}" "$p50" "$p99" "$bad" "$also" "$errors" "$pg50" "$pg99"
+    latency_rows+=("$2|$rate|$got|$p50|$p99|$bad|$errors|$stolen|$pg50|$pg99")
+    printf '    latency at %s req/s (half of %s): p50 %s ms, p99 %s ms, %s not 2xx%s, %s failed, %s%% of the CPUs stolen; pgbench at that rate: p50 %s ms, p99 %s ms\n' \
+        "$rate" "${PEAK[$1]}" "$p50" "$p99" "$bad" "$also" "$errors" "$stolen" "$pg50" "$pg99"
     if awk -v p="$p99" -v g="$LATENCY_GOAL_MS" 'BEGIN { exit !(p > g) }'; then
         bench_failed+=("$2: p99 $p99 ms at half its peak, above $LATENCY_GOAL_MS ms")
     fi
     [[ $bad == 0 && $errors == 0 ]] || bench_failed+=("$2 at half its peak: $bad answers not 2xx, $errors failed")
 }
+# A fixed-rate run measures the host too: when the hypervisor takes the CPUs from this machine
+# (steal), every request in flight stalls together and the p99 is the host's other tenants'.
+# Such a run (steal above BENCH_STEAL_MAX_PCT) is made again, up to LATENCY_TRIES times in all;
+# one still stolen from at the last try stays noted, and its p99 still counts against the goal.
+again_if_stolen() {  # NAME TRY: true when the run just made is to be made again
+    bench_stolen && (($2 < LATENCY_TRIES)) || return 1
+    unset 'bench_noisy[-1]'
+    echo "    $1: the hypervisor took ${bench_steal}% of the CPUs' time during the fixed-rate run; measuring again ($(($2 + 1)) of $LATENCY_TRIES)"
+}
 latency_get() {  # NAME LABEL PGBENCH-SCRIPT URL [OHA-ARGS...]: right after NAME's peak, in the same state
-    bench_quiet_start "$1 (latency)"
-    oha_run "$work/oha-$1.json" "$((PEAK[$1] / 2))" --disable-compression "${@:5}" "$4"
-    bench_quiet_stop "$1 (latency)"
+    local try
+    for ((try = 1; ; try++)); do
+        bench_quiet_start "$1 (latency)"
+        oha_run "$work/oha-$1.json" "$((PEAK[$1] / 2))" --disable-compression "${@:5}" "$4"
+        bench_quiet_stop "$1 (latency)"
+        again_if_stolen "$1" "$try" || break
+    done
     latency "$1" "$2" - "$3" "$work/oha-$1.json"
 }
 latency_booking() {  # scripts/bench-rate.py: oha sends one Authorization header per run
-    local rate=$((PEAK[booking] / 2))
-    python3 - "$work/book.lines" "$((day0 + 120 * 86400))" "$doctor_list" "$token_list" "$ZONE" \
+    local rate=$((PEAK[booking] / 2)) try
+    for ((try = 1; ; try++)); do  # each try books slots of its own, 5 days after the last's
+        book_at_rate "$rate" "$((day0 + (115 + 5 * try) * 86400))"
+        again_if_stolen booking "$try" || break
+    done
+    latency booking "POST /api/v1/bookings" 409 "$work/booking.sql" "$work/rate-booking.json"
+}
+book_at_rate() {  # RATE FIRST-SLOT (seconds)
+    local rate=$1
+    python3 - "$work/book.lines" "$2" "$doctor_list" "$token_list" "$ZONE" \
         "$((rate * SECONDS_PER_RUN + rate))" <<'PY'
 import datetime, json, sys, zoneinfo
 out, start = sys.argv[1], int(sys.argv[2])
@@ -507,7 +530,6 @@ PY
     python3 "$root/scripts/bench-rate.py" "$base" "$rate" "$SECONDS_PER_RUN" "$CONNECTIONS" "$work/book.lines" \
         >"$work/rate-booking.json"
     bench_quiet_stop "booking (latency)"
-    latency booking "POST /api/v1/bookings" 409 "$work/booking.sql" "$work/rate-booking.json"
 }
 
 slots_cache="slots not run"
@@ -577,10 +599,10 @@ for row in "${rows[@]}"; do
     IFS='|' read -r label r a b c t l ratio goal <<<"$row"
     printf '%-28s %10s %9s %9s %8s | %11s %9s | %7s %5s\n' "$label" "$r" "$a" "$b" "$c" "$t" "$l ms" "$ratio" "$goal"
 done
-printf '\n%-28s %10s %10s %9s %9s %8s %7s | %12s %12s\n' "half peak, fixed rate" "rate" "answered" p50 p99 non-2xx failed "pgbench p50" "pgbench p99"
+printf '\n%-28s %10s %10s %9s %9s %8s %7s %7s | %12s %12s\n' "half peak, fixed rate" "rate" "answered" p50 p99 non-2xx failed stolen "pgbench p50" "pgbench p99"
 for row in "${latency_rows[@]}"; do
-    IFS='|' read -r label rate got a b c d e f <<<"$row"
-    printf '%-28s %10s %10s %9s %9s %8s %7s | %12s %12s\n' "$label" "$rate" "$got" "$a ms" "$b ms" "$c" "$d" "$e ms" "$f ms"
+    IFS='|' read -r label rate got a b c d st e f <<<"$row"
+    printf '%-28s %10s %10s %9s %9s %8s %7s %7s | %12s %12s\n' "$label" "$rate" "$got" "$a ms" "$b ms" "$c" "$d" "$st%" "$e ms" "$f ms"
 done
 echo "bookings made by the api during its run: $booked; slots in the 7-day answer: $slots_in_answer; $slots_cache$lists_cache"
 [[ $SIZE == small ]] || echo "the tables: $(sql -c "SELECT (SELECT count(*) FROM bookings) || ' bookings, ' || (SELECT count(*) FROM jobs) || ' jobs, ' || (SELECT count(*) FROM users) || ' users'")"

@@ -9,7 +9,11 @@
 #                             generator), and by the whole machine
 #   bench_cpu_stop            sets cpu_split: each one's share since bench_cpu_start, in cores
 #   bench_quiet_start WHEN    notes when the CPUs were busy in the second before a measurement
-#   bench_quiet_stop WHEN     ... or a compiler ran during it (bench_noisy lists what was noted)
+#   bench_quiet_stop WHEN     ... or a compiler ran during it, or the hypervisor took more than
+#                             BENCH_STEAL_MAX_PCT (2) % of the CPUs' time from this machine
+#                             (steal time); sets bench_steal to that share (bench_noisy lists
+#                             what was noted)
+#   bench_stolen              true when the last measurement's steal was above that share
 #   bench_goal NAME A B GOAL  prints A/B and records a failure when it is below GOAL
 #   bench_verdict SCRIPT      warns about noise; exits 1 when a ratio fell below its goal
 #   rust_const FILE NAME      the text of `pub const NAME: &str = "…";` in FILE, so pgbench runs
@@ -98,8 +102,8 @@ _ticks_tree() {  # PID
 _ticks_self_children() {
     awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"
 }
-_ticks_machine() {
-    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+_ticks_machine() {  # busy, and of it stolen by the hypervisor (steal)
+    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $9 }' /proc/stat
 }
 _bench_cpu_now() {
     local pg redis
@@ -118,10 +122,10 @@ bench_cpu_stop() {
         split(a, x, " "); split(b, y, " ")
         s = (y[1] - x[1]) / 1e9; if (s <= 0) s = 1
         api = (y[2] - x[2]) / hz / s; pg = (y[3] - x[3]) / hz / s; rd = (y[4] - x[4]) / hz / s
-        load = (y[5] - x[5]) / hz / s; all = (y[6] - x[6]) / hz / s
-        other = all - api - pg - rd - load; if (other < 0) other = 0
-        printf "cpu (cores): %s %.2f, postgres %.2f, redis %.2f, load generator %.2f, other %.2f", api_name, api, pg, rd, load, other
-        if (y[7] == 0) printf " (postgres not found on its port)"
+        load = (y[5] - x[5]) / hz / s; all = (y[6] - x[6]) / hz / s; steal = (y[7] - x[7]) / hz / s
+        other = all - steal - api - pg - rd - load; if (other < 0) other = 0
+        printf "cpu (cores): %s %.2f, postgres %.2f, redis %.2f, load generator %.2f, other %.2f, stolen %.2f", api_name, api, pg, rd, load, other, steal
+        if (y[8] == 0) printf " (postgres not found on its port)"
     }')
     # Reached through a proxy (docker-proxy listening instead of the server): say so.
     local pg
@@ -133,16 +137,21 @@ bench_cpu_stop() {
 
 # --- a quiet machine ------------------------------------------------------------------------
 
-_cpu_busy_idle() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
-_compilers() { local name; for name in rustc cc1 cc1plus; do pgrep -x "$name" >/dev/null && echo "$name"; done; true; }
+# All the CPUs' ticks, idle ones, and ones the hypervisor gave to another machine (steal: on a
+# shared host, time this machine's CPUs were ready to run and did not; every process stalls).
+_cpu_busy_idle() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6, $9 }' /proc/stat; }
+# One scan of /proc every two seconds: each pgrep costs milliseconds of a core, which a
+# watcher scanning three names twice a second took from the measurement it watched.
+_compilers() { pgrep -lx 'rustc|cc1|cc1plus' | awk '{ print $2 }'; true; }
 bench_quiet_start() {  # WHEN
     local before after busy
     before=$(_cpu_busy_idle); sleep 1; after=$(_cpu_busy_idle)
     busy=$(awk -v a="$before" -v b="$after" 'BEGIN { split(a, x, " "); split(b, y, " ")
         t = y[1] - x[1]; printf "%.0f", (t > 0 ? 100 * (t - (y[2] - x[2])) / t : 0) }')
     ((busy <= 20)) || bench_noisy+=("$1 (CPUs ${busy}% busy just before)")
+    _bench_steal_before=$after
     _bench_compilers_log=$(mktemp)
-    (while true; do _compilers; sleep 0.5; done) >"$_bench_compilers_log" 2>/dev/null &
+    (while true; do _compilers; sleep 2; done) >"$_bench_compilers_log" 2>/dev/null &
     _bench_watch=$!
 }
 bench_quiet_stop() {  # WHEN
@@ -151,8 +160,14 @@ bench_quiet_stop() {  # WHEN
     wait "$_bench_watch" 2>/dev/null || true
     _bench_watch=
     [[ ! -s $_bench_compilers_log ]] || bench_noisy+=("$1 ($(sort -u "$_bench_compilers_log" | paste -sd, -) running)")
+    # Noted last, so a caller measuring again can take this note back (bench_stolen).
+    bench_steal=$(awk -v a="$_bench_steal_before" -v b="$(_cpu_busy_idle)" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        t = y[1] - x[1]; printf "%.1f", (t > 0 ? 100 * (y[3] - x[3]) / t : 0) }')
+    ! bench_stolen || bench_noisy+=("$1 (the hypervisor took ${bench_steal}% of the CPUs' time)")
     rm -f "$_bench_compilers_log"
 }
+
+bench_stolen() { awk -v s="${bench_steal:-0}" -v m="${BENCH_STEAL_MAX_PCT:-2}" 'BEGIN { exit !(s > m) }'; }
 
 # --- goals ----------------------------------------------------------------------------------
 

@@ -7,10 +7,12 @@
 //! from a deadlock: see [`book`]). The booking's jobs (confirmation now, reminders before the
 //! visit) are enqueued in the same transaction.
 
+use std::sync::LazyLock;
+
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{FromRow as _, PgConnection, postgres::PgRow};
 use uuid::Uuid;
 
 use super::audit::{self, Channel, Event};
@@ -93,14 +95,6 @@ struct BookingRow {
     source: BookingSource,
     created_at: jiff_sqlx::Timestamp,
     cancelled_at: Option<jiff_sqlx::Timestamp>,
-}
-
-/// A new booking read back, with the patient's upcoming visits counted beside it.
-#[derive(sqlx::FromRow)]
-struct Created {
-    #[sqlx(flatten)]
-    booking: BookingRow,
-    upcoming: i64,
 }
 
 impl From<BookingRow> for Booking {
@@ -257,31 +251,50 @@ pub async fn book(
     .await?;
 
     let id = Uuid::now_v7();
-    // The insert, the booking as it is read back, and the cap's count, in one round trip. The
-    // count reads the statement's snapshot, which does not hold the row the same statement
-    // inserts: `inserted` adds it.
-    let created = sqlx::query_as::<_, Created>(
-        "WITH inserted AS (
-             INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             RETURNING *)
-         SELECT b.id, b.doctor_id, d.name AS doctor_name, b.patient_id,
-                u.name AS patient_name, b.starts_at, b.ends_at, b.status, b.source,
-                b.created_at, b.cancelled_at,
-                (SELECT count(*) FROM bookings
-                 WHERE patient_id = $3 AND status = 'confirmed' AND starts_at > $7)
-                + (b.status = 'confirmed' AND b.starts_at > $7)::int AS upcoming
-         FROM inserted b JOIN doctors d ON d.id = b.doctor_id JOIN users u ON u.id = b.patient_id",
-    )
-    .bind(id)
-    .bind(doctor_id)
-    .bind(patient_id)
-    .bind(slot.starts_at.to_sqlx())
-    .bind(slot.ends_at.to_sqlx())
-    .bind(source)
-    .bind(now.to_sqlx())
-    .fetch_one(&mut *conn)
-    .await;
+    let channel = match source {
+        BookingSource::Telegram => Channel::Bot,
+        BookingSource::Api | BookingSource::Admin => Channel::Api,
+        BookingSource::Web => Channel::Web,
+    };
+    let event = Event::new("booking.created", channel)
+        .by(patient_id)
+        .booking(id)
+        .details(serde_json::json!({
+            "doctor_id": doctor_id,
+            "starts_at": slot.starts_at.to_string(),
+        }));
+    // The insert, its audit event, the booking as it is read back, and the cap's count, in one
+    // round trip. The count reads the statement's snapshot, which does not hold the row the
+    // same statement inserts: `inserted` adds it.
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH inserted AS (
+                 INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 RETURNING *),
+             audited AS ({})
+             SELECT b.id, b.doctor_id, d.name AS doctor_name, b.patient_id,
+                    u.name AS patient_name, b.starts_at, b.ends_at, b.status, b.source,
+                    b.created_at, b.cancelled_at,
+                    (SELECT count(*) FROM bookings
+                     WHERE patient_id = $3 AND status = 'confirmed' AND starts_at > $7)
+                    + (b.status = 'confirmed' AND b.starts_at > $7)::int AS upcoming
+             FROM inserted b JOIN doctors d ON d.id = b.doctor_id
+                  JOIN users u ON u.id = b.patient_id",
+            audit::insert_sql(8)
+        )
+    });
+    let query = sqlx::query(INSERT.as_str())
+        .bind(id)
+        .bind(doctor_id)
+        .bind(patient_id);
+    let query = query
+        .bind(slot.starts_at.to_sqlx())
+        .bind(slot.ends_at.to_sqlx());
+    let created = (event.bind(query.bind(source).bind(now.to_sqlx())))
+        .try_map(|row: PgRow| Created::from_row(&row))
+        .fetch_one(&mut *conn)
+        .await;
     let Created { booking, upcoming } = match created {
         Ok(created) => created,
         Err(error) => {
@@ -318,19 +331,6 @@ pub async fn book(
         (run_at > now).then_some((Job::BookingReminder(reminder), run_at))
     }));
     jobs::enqueue_all(conn, due.iter().map(|(job, run_at)| (job, *run_at))).await?;
-    let channel = match source {
-        BookingSource::Telegram => Channel::Bot,
-        BookingSource::Api | BookingSource::Admin => Channel::Api,
-        BookingSource::Web => Channel::Web,
-    };
-    let event = Event::new("booking.created", channel)
-        .by(patient_id)
-        .booking(id)
-        .details(serde_json::json!({
-            "doctor_id": doctor_id,
-            "starts_at": slot.starts_at.to_string(),
-        }));
-    audit::record(conn, event).await?;
     Ok(booking.into())
 }
 

@@ -10,6 +10,14 @@ use jiff_sqlx::ToSqlx as _;
 
 use super::*;
 
+/// A new booking read back, with the patient's upcoming visits counted beside it ([`book`]).
+#[derive(sqlx::FromRow)]
+pub(super) struct Created {
+    #[sqlx(flatten)]
+    pub(super) booking: BookingRow,
+    pub(super) upcoming: i64,
+}
+
 /// A booking by id, whoever may see it.
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Booking>, sqlx::Error> {
     let row: Option<BookingRow> =

@@ -17,6 +17,8 @@ use uuid::Uuid;
 
 use jiff_sqlx::ToSqlx;
 
+use crate::PgQuery;
+
 /// Where an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -112,10 +114,6 @@ impl Event {
         self
     }
 }
-
-/// A statement with its arguments, before it runs.
-pub(crate) type PgQuery<'q> =
-    sqlx::query::Query<'q, sqlx::Postgres, <sqlx::Postgres as sqlx::Database>::Arguments>;
 
 /// The insert of one event, its eight parameters numbered from `$first` and bound by
 /// [`Event::bind`]. [`record`] runs it alone; a statement that makes the change an event

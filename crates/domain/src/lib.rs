@@ -22,6 +22,11 @@ pub mod users;
 /// worth; a reader pages by date long before).
 pub const COUNT_LIMIT: i64 = 10_000;
 
+/// A statement with its arguments, before it runs: what the `bind` helpers of statements that
+/// ride in another one's `WITH` ([`audit`]'s event, [`jobs`]' batch) take and return.
+pub(crate) type PgQuery<'q> =
+    sqlx::query::Query<'q, sqlx::Postgres, <sqlx::Postgres as sqlx::Database>::Arguments>;
+
 /// The migrations in `migrations/`: the schema these functions' SQL is written against,
 /// compiled into every binary that needs it.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -16,7 +16,7 @@ use sqlx::{FromRow as _, PgConnection, postgres::PgRow};
 use uuid::Uuid;
 
 use super::audit::{self, Channel, Event};
-use super::jobs::{self, BookingPayload, Job, ReminderPayload};
+use super::jobs::{self, BookingPayload, Job};
 use super::slots;
 use super::users::Role;
 use jiff_sqlx::ToSqlx as _;
@@ -263,39 +263,50 @@ pub async fn book(
             "doctor_id": doctor_id,
             "starts_at": slot.starts_at.to_string(),
         }));
-    // The insert, its audit event, the booking as it is read back, and the cap's count, in one
-    // round trip. The count reads the statement's snapshot, which does not hold the row the
-    // same statement inserts: `inserted` adds it.
+    let due = Job::for_new_booking(id, slot.starts_at, &rules.reminder_offsets, now);
+    let jobs = jobs::Batch::new(due.iter().map(|(job, run_at)| (job, *run_at)));
+    // The insert, its audit event, its jobs, the booking as it is read back, and the cap's
+    // count, in one round trip. The count reads the statement's snapshot, which does not hold
+    // the row the same statement inserts: `inserted` adds it.
     static INSERT: LazyLock<String> = LazyLock::new(|| {
         format!(
             "WITH inserted AS (
                  INSERT INTO bookings (id, doctor_id, patient_id, starts_at, ends_at, source)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  RETURNING *),
-             audited AS ({})
+             audited AS ({}),
+             enqueued AS ({})
              SELECT b.id, b.doctor_id, d.name AS doctor_name, b.patient_id,
                     u.name AS patient_name, b.starts_at, b.ends_at, b.status, b.source,
                     b.created_at, b.cancelled_at,
                     (SELECT count(*) FROM bookings
                      WHERE patient_id = $3 AND status = 'confirmed' AND starts_at > $7)
-                    + (b.status = 'confirmed' AND b.starts_at > $7)::int AS upcoming
+                    + (b.status = 'confirmed' AND b.starts_at > $7)::int AS upcoming,
+                    ARRAY(SELECT kind FROM enqueued) AS enqueued
              FROM inserted b JOIN doctors d ON d.id = b.doctor_id
                   JOIN users u ON u.id = b.patient_id",
-            audit::insert_sql(8)
+            audit::insert_sql(8),
+            jobs::insert_sql(16)
         )
     });
     let query = sqlx::query(INSERT.as_str())
         .bind(id)
         .bind(doctor_id)
-        .bind(patient_id);
-    let query = query
+        .bind(patient_id)
         .bind(slot.starts_at.to_sqlx())
-        .bind(slot.ends_at.to_sqlx());
-    let created = (event.bind(query.bind(source).bind(now.to_sqlx())))
+        .bind(slot.ends_at.to_sqlx())
+        .bind(source)
+        .bind(now.to_sqlx());
+    let created = jobs
+        .bind(event.bind(query))
         .try_map(|row: PgRow| Created::from_row(&row))
         .fetch_one(&mut *conn)
         .await;
-    let Created { booking, upcoming } = match created {
+    let Created {
+        booking,
+        upcoming,
+        enqueued,
+    } = match created {
         Ok(created) => created,
         Err(error) => {
             let overlap = error
@@ -314,23 +325,8 @@ pub async fn book(
             max: rules.max_future_bookings,
         });
     }
-
-    let payload = BookingPayload {
-        v: 1,
-        booking_id: id,
-    };
-    // The confirmation now and the reminders still ahead, in one statement.
-    let mut due = vec![(Job::BookingConfirmation(payload), now)];
-    due.extend(rules.reminder_offsets.iter().filter_map(|offset| {
-        let run_at = slot.starts_at.checked_sub(*offset).ok()?;
-        let reminder = ReminderPayload {
-            v: 1,
-            booking_id: id,
-            minutes_before: offset.as_mins(),
-        };
-        (run_at > now).then_some((Job::BookingReminder(reminder), run_at))
-    }));
-    jobs::enqueue_all(conn, due.iter().map(|(job, run_at)| (job, *run_at))).await?;
+    // Counted here, not when the caller commits: as `jobs::enqueue_all` counts its own.
+    jobs::counted(enqueued);
     Ok(booking.into())
 }
 

@@ -16,6 +16,8 @@ pub(super) struct Created {
     #[sqlx(flatten)]
     pub(super) booking: BookingRow,
     pub(super) upcoming: i64,
+    /// The kinds of the jobs enqueued with it.
+    pub(super) enqueued: Vec<String>,
 }
 
 /// A booking by id, whoever may see it.

@@ -1,6 +1,7 @@
 //! The job kinds and their payloads: what the worker can be asked to do, as stored in the
 //! `kind` and `payload` columns.
 
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -66,6 +67,28 @@ pub const KINDS: [&str; 4] = [
 ];
 
 impl Job {
+    /// The jobs a new booking of `starts_at` enqueues, each with when it is due: its
+    /// confirmation now, and a reminder `offset` before the visit for each offset still ahead.
+    pub fn for_new_booking(
+        booking_id: Uuid,
+        starts_at: Timestamp,
+        reminder_offsets: &[SignedDuration],
+        now: Timestamp,
+    ) -> Vec<(Self, Timestamp)> {
+        let confirmation = Self::BookingConfirmation(BookingPayload { v: 1, booking_id });
+        let mut due = vec![(confirmation, now)];
+        due.extend(reminder_offsets.iter().filter_map(|offset| {
+            let run_at = starts_at.checked_sub(*offset).ok()?;
+            let reminder = ReminderPayload {
+                v: 1,
+                booking_id,
+                minutes_before: offset.as_mins(),
+            };
+            (run_at > now).then_some((Self::BookingReminder(reminder), run_at))
+        }));
+        due
+    }
+
     /// The `kind` column's value.
     pub fn kind(&self) -> &'static str {
         match self {

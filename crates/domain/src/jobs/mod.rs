@@ -9,11 +9,16 @@ pub use admin::*;
 pub use kinds::*;
 pub use queue::*;
 
+use std::sync::LazyLock;
+
 use jiff::Timestamp;
 use jiff_sqlx::ToSqlx as _;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow as _, PgConnection, PgExecutor};
 use uuid::Uuid;
+
+use crate::PgQuery;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
@@ -63,43 +68,91 @@ pub async fn enqueue_all<'a>(
     conn: &mut PgConnection,
     jobs: impl IntoIterator<Item = (&'a Job, Timestamp)>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let (mut ids, mut kinds, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut run_ats, mut dedupe_keys, mut booking_ids) = (Vec::new(), Vec::new(), Vec::new());
-    for (job, run_at) in jobs {
-        ids.push(Uuid::now_v7());
-        kinds.push(job.kind());
-        payloads.push(job.payload());
-        run_ats.push(run_at.to_sqlx());
-        dedupe_keys.push(job.dedupe_key());
-        booking_ids.push(job.booking_id());
-    }
-    let enqueued: Vec<(Uuid, String)> = sqlx::query_as(
+    static INSERT: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+    let enqueued: Vec<(Uuid, String)> = Batch::new(jobs)
+        .bind(sqlx::query(INSERT.as_str()))
+        .try_map(|row: PgRow| <(Uuid, String)>::from_row(&row))
+        .fetch_all(conn)
+        .await?;
+    counted(enqueued.iter().map(|(_, kind)| kind.clone()));
+    Ok(enqueued.into_iter().map(|(id, _)| id).collect())
+}
+
+/// The insert of a [`Batch`], its eight parameters numbered from `$first` and bound by
+/// [`Batch::bind`], returning `id, kind` of each job enqueued. [`enqueue_all`] runs it alone;
+/// a statement that makes the change the jobs follow from may carry it as a data-modifying
+/// `WITH` instead (a booking does: one round trip fewer, and the jobs still commit or roll
+/// back with it). Whoever runs it passes the kinds it returns to [`counted`].
+pub(crate) fn insert_sql(first: usize) -> String {
+    let [
+        ids,
+        kinds,
+        payloads,
+        run_ats,
+        dedupe_keys,
+        booking_ids,
+        request_id,
+        traceparent,
+    ]: [String; 8] = std::array::from_fn(|i| format!("${}", first + i));
+    format!(
         "INSERT INTO jobs (id, kind, payload, run_at, dedupe_key, booking_id, request_id,
              traceparent)
-         SELECT id, kind, payload, run_at, dedupe_key, booking_id, $7, $8
-         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::text[],
-                     $6::uuid[]) AS j (id, kind, payload, run_at, dedupe_key, booking_id)
+         SELECT id, kind, payload, run_at, dedupe_key, booking_id, {request_id}, {traceparent}
+         FROM unnest({ids}::uuid[], {kinds}::text[], {payloads}::jsonb[],
+                     {run_ats}::timestamptz[], {dedupe_keys}::text[], {booking_ids}::uuid[])
+              AS j (id, kind, payload, run_at, dedupe_key, booking_id)
          ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
          DO NOTHING
-         RETURNING id, kind",
+         RETURNING id, kind"
     )
-    .bind(ids)
-    .bind(kinds)
-    .bind(payloads)
-    .bind(run_ats)
-    .bind(dedupe_keys)
-    .bind(booking_ids)
-    .bind(crate::correlation::current())
-    .bind(crate::correlation::traceparent())
-    .fetch_all(conn)
-    .await?;
-    Ok(enqueued
-        .into_iter()
-        .map(|(id, kind)| {
-            metrics::counter!("medsync_jobs_enqueued_total", "kind" => kind).increment(1);
-            id
-        })
-        .collect())
+}
+
+/// Jobs to enqueue in one statement, as the columns [`insert_sql`] unnests, with the current
+/// request id and trace context ([`crate::correlation`]).
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    ids: Vec<Uuid>,
+    kinds: Vec<&'static str>,
+    payloads: Vec<serde_json::Value>,
+    run_ats: Vec<jiff_sqlx::Timestamp>,
+    dedupe_keys: Vec<Option<String>>,
+    booking_ids: Vec<Option<Uuid>>,
+}
+
+impl Batch {
+    /// Each job to run at its instant.
+    pub(crate) fn new<'a>(jobs: impl IntoIterator<Item = (&'a Job, Timestamp)>) -> Self {
+        let mut batch = Self::default();
+        for (job, run_at) in jobs {
+            batch.ids.push(Uuid::now_v7());
+            batch.kinds.push(job.kind());
+            batch.payloads.push(job.payload());
+            batch.run_ats.push(run_at.to_sqlx());
+            batch.dedupe_keys.push(job.dedupe_key());
+            batch.booking_ids.push(job.booking_id());
+        }
+        batch
+    }
+
+    /// Binds this batch as [`insert_sql`]'s eight parameters, after `query`'s own.
+    pub(crate) fn bind(self, query: PgQuery<'_>) -> PgQuery<'_> {
+        query
+            .bind(self.ids)
+            .bind(self.kinds)
+            .bind(self.payloads)
+            .bind(self.run_ats)
+            .bind(self.dedupe_keys)
+            .bind(self.booking_ids)
+            .bind(crate::correlation::current())
+            .bind(crate::correlation::traceparent())
+    }
+}
+
+/// Counts jobs enqueued, by kind (`medsync_jobs_enqueued_total`).
+pub(crate) fn counted(kinds: impl IntoIterator<Item = String>) {
+    for kind in kinds {
+        metrics::counter!("medsync_jobs_enqueued_total", "kind" => kind).increment(1);
+    }
 }
 
 /// Drops the queued reminders of a booking (it was cancelled), in the caller's transaction.

@@ -19,6 +19,16 @@ async fn job_kinds(db: &sqlx::PgPool, booking: &str) -> Vec<String> {
         .collect()
 }
 
+/// `medsync_jobs_enqueued_total` of `kind` as `/metrics` shows it (0 before the first).
+async fn enqueued_total(api: &common::Api, kind: &str) -> f64 {
+    let metrics = api.get("/metrics", None).await;
+    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    let series = format!("medsync_jobs_enqueued_total{{kind=\"{kind}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
 #[sqlx::test(migrator = "medsync_domain::MIGRATOR")]
 async fn booking_a_free_slot_creates_it_with_its_jobs(p: PgPoolOptions, o: PgConnectOptions) {
     let api = spawn(p, o).await;
@@ -26,6 +36,7 @@ async fn booking_a_free_slot_creates_it_with_its_jobs(p: PgPoolOptions, o: PgCon
     let (doctor, _) = api.doctor(token(&admin), "Dr. Slot").await;
     let patient = api.patient("pat@clinic.example").await;
     let slot = api.slots(doctor, 3, 4).await.remove(0);
+    let reminders_before = enqueued_total(&api, "booking.reminder").await;
 
     let booked = api
         .post(
@@ -49,6 +60,12 @@ async fn booking_a_free_slot_creates_it_with_its_jobs(p: PgPoolOptions, o: PgCon
             "booking.reminder:queued",
             "booking.reminder:queued"
         ]
+    );
+    // Counted as enqueued (other tests of this process may count more, never fewer).
+    let reminders = enqueued_total(&api, "booking.reminder").await;
+    assert!(
+        reminders >= reminders_before + 2.0,
+        "{reminders_before} → {reminders}"
     );
     // The slot is no longer offered.
     assert!(!api.slots(doctor, 3, 4).await.contains(&slot));

@@ -32,6 +32,8 @@
 # (Debian: wrk, postgresql-client) and python3. Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (16),
 # BENCH_ONLY (names of the paths to run, e.g. "agenda my-bookings"; all by default: slots me
 # my-bookings agenda doctors admin-jobs booking login refresh),
+# BENCH_ROUNDS (2: a read with a goal is measured that many times, the api and pgbench in turn,
+# and each side's best run kept, so a slow spell of the host lowers neither side alone),
 # BENCH_LATENCY_TRIES (3: a fixed-rate run the hypervisor stole more than BENCH_STEAL_MAX_PCT,
 # 2 %, of the CPUs' time from is made again, up to that many times in all),
 # BENCH_CAPTURE_DIR (a directory: the captured statements of each request are copied there),
@@ -47,6 +49,8 @@ cd "$root"
 SIZE=${1:-small}
 [[ $SIZE == small || $SIZE == large ]] || { echo "usage: scripts/bench-api.sh [small|large]" >&2; exit 2; }
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-2}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench-api: BENCH_ROUNDS must be a whole number of at least 1, not '$ROUNDS'" >&2; exit 2; }
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 THREADS=2
 DOCTORS=50
@@ -310,8 +314,24 @@ run_pgbench() {  # NAME SCRIPT → globals tps pg_lat
 rows=()
 declare -A PEAK=()
 measure() {  # NAME LABEL PGBENCH-SCRIPT WRK-ARGS...
-    run_wrk "$1" "${@:4}"
-    run_pgbench "$1" "$3"
+    # Reads leave the data as they found it, so a read with a goal is run ROUNDS times, the api
+    # and pgbench in turn, and each side's best run kept (its CPU split and latency with it;
+    # answers that were not 2xx are counted over every round).
+    # The writes run once: a second booking run would find its slots taken, a refresh run its
+    # tokens rotated.
+    local rounds=1 round best_rps=-1 best_tps=-1 kept_api kept_pg all_bad=0
+    [[ ${GOAL[$1]} == - || $1 == booking || $1 == login || $1 == refresh ]] || rounds=$ROUNDS
+    for ((round = 1; round <= rounds; round++)); do
+        run_wrk "$1" "${@:4}"
+        ((rps <= best_rps)) || { best_rps=$rps; kept_api="$rps|$p50|$p99|$api_cpu"; }
+        all_bad=$((all_bad + bad))
+        run_pgbench "$1" "$3"
+        ((tps <= best_tps)) || { best_tps=$tps; kept_pg="$tps|$pg_lat|$pg_cpu"; }
+        ((rounds == 1)) || printf '  %-26s round %d: api %9s req/s  pgbench %9s tps\n' "$2" "$round" "$rps" "$tps"
+    done
+    IFS='|' read -r rps p50 p99 api_cpu <<<"$kept_api"
+    bad=$all_bad  # a failed answer in any round counts
+    IFS='|' read -r tps pg_lat pg_cpu <<<"$kept_pg"
     bench_goal "$2" "$rps" "$tps" "${GOAL[$1]}"
     rows+=("$2|$rps|$p50|$p99|$bad|$tps|$pg_lat|$(bench_ratio "$rps" "$tps")|${GOAL[$1]}")
     printf '  %-26s api %9s req/s  pgbench %9s tps  ratio %s\n    api run:     %s\n    pgbench run: %s\n' \

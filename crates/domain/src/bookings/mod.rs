@@ -224,31 +224,37 @@ pub async fn book(
     let window_end = starts_at
         .checked_add(SignedDuration::from_secs(1))
         .map_err(|_| BookingError::NotASlot)?;
-    let calendar = slots::load_calendar(conn, doctor_id, starts_at, window_end)
-        .await?
-        .ok_or(BookingError::DoctorNotFound)?;
-    // Whether it is free is the exclusion constraint's decision, not this check's.
+    // Serialises this doctor's bookings (a transaction-scoped advisory lock) and this patient's
+    // (their row; `NO KEY` so the bookings' foreign key still passes), in that order in every
+    // booking, in the calendar's round trip. The doctor's: PostgreSQL checks an exclusion
+    // constraint only after inserting the index entry, so two inserts of one slot that run
+    // together (or wake together when the booking they waited for rolls back) each find the
+    // other's entry, wait for each other, and one fails with "deadlock detected", not with the
+    // constraint. Inserts of one doctor one at a time, every loser is `Taken`; the lock is held
+    // only from here to the commit, and bookings of different doctors do not wait for each
+    // other. The calendar is read in the statement's snapshot, taken before the locks are
+    // granted, as when it was a statement of its own before them: it decides only whether the
+    // start is a slot of the schedule; whether it is free is the exclusion constraint's call.
+    static CALENDAR_AND_LOCKS: LazyLock<String> = LazyLock::new(|| {
+        slots::calendar_after(
+            "SELECT pg_advisory_xact_lock(hashtext('medsync.book'), hashtext($1::uuid::text))
+             FROM users WHERE id = $4 FOR NO KEY UPDATE",
+        )
+    });
+    let calendar = slots::load_calendar_after(
+        conn,
+        CALENDAR_AND_LOCKS.as_str(),
+        patient_id,
+        doctor_id,
+        starts_at,
+        window_end,
+    )
+    .await?
+    .ok_or(BookingError::DoctorNotFound)?;
     let slot = slots::schedule_slots(&calendar, &rules.timezone, starts_at, window_end, now, true)
         .into_iter()
         .find(|s| s.starts_at == starts_at)
         .ok_or(BookingError::NotASlot)?;
-
-    // Serialises this doctor's bookings (a transaction-scoped advisory lock) and this patient's
-    // (their row; `NO KEY` so the bookings' foreign key still passes), in one round trip and in
-    // that order in every booking. The doctor's: PostgreSQL checks an exclusion constraint only
-    // after inserting the index entry, so two inserts of one slot that run together (or wake
-    // together when the booking they waited for rolls back) each find the other's entry, wait
-    // for each other, and one fails with "deadlock detected", not with the constraint. Inserts
-    // of one doctor one at a time, every loser is `Taken`; the lock is held only from here to
-    // the commit, and bookings of different doctors do not wait for each other.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtext('medsync.book'), hashtext($2::text))
-         FROM users WHERE id = $1 FOR NO KEY UPDATE",
-    )
-    .bind(patient_id)
-    .bind(doctor_id)
-    .execute(&mut *conn)
-    .await?;
 
     let id = Uuid::now_v7();
     let channel = match source {

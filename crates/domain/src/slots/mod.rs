@@ -204,6 +204,40 @@ pub async fn load_calendar(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Option<Calendar>, sqlx::Error> {
+    read_calendar(conn, CALENDAR_SQL, None, doctor_id, from, to).await
+}
+
+/// [`load_calendar`] in the round trip of another statement that must run first in the same
+/// transaction, and whose rows are not wanted: the booking's locks. `sql` is
+/// [`calendar_after`]'s, `arg` that statement's `$4`.
+pub async fn load_calendar_after(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    arg: Uuid,
+    doctor_id: Uuid,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Option<Calendar>, sqlx::Error> {
+    read_calendar(conn, sql, Some(arg), doctor_id, from, to).await
+}
+
+/// The statement of [`load_calendar_after`]: `first` (which may use the doctor `$1` and its own
+/// `$4`) in a materialized `WITH`, read by [`CALENDAR_SQL`]'s condition so it runs whether or
+/// not the doctor exists (PostgreSQL evaluates a `WITH` query only as far as it is read).
+pub fn calendar_after(first: &str) -> String {
+    format!(
+        "WITH first AS MATERIALIZED ({first}) {CALENDAR_SQL} AND (SELECT count(*) FROM first) >= 0"
+    )
+}
+
+async fn read_calendar(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    arg: Option<Uuid>,
+    doctor_id: Uuid,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Option<Calendar>, sqlx::Error> {
     type Times = Option<Vec<jiff_sqlx::Timestamp>>;
     type Row = (
         i32,
@@ -220,12 +254,15 @@ pub async fn load_calendar(
         .checked_sub(SignedDuration::from_hours(24))
         .unwrap_or(from);
     let hi = to.checked_add(SignedDuration::from_hours(24)).unwrap_or(to);
-    let row: Option<Row> = sqlx::query_as(CALENDAR_SQL)
+    let query = sqlx::query_as(sql)
         .bind(doctor_id)
         .bind(lo.to_sqlx())
-        .bind(hi.to_sqlx())
-        .fetch_optional(&mut *conn)
-        .await?;
+        .bind(hi.to_sqlx());
+    let query = match arg {
+        Some(arg) => query.bind(arg),
+        None => query,
+    };
+    let row: Option<Row> = query.fetch_optional(&mut *conn).await?;
     let Some((slot_minutes, weekdays, opens, closes, off_from, off_to, booked_from, booked_to)) =
         row
     else {
@@ -258,7 +295,8 @@ pub async fn load_calendar(
     }))
 }
 
-/// [`load_calendar`]'s statement: `$1` the doctor, `[$2, $3)` the widened range.
+/// [`load_calendar`]'s statement: `$1` the doctor, `[$2, $3)` the widened range. It ends in its
+/// `WHERE` clause, which [`calendar_after`] extends.
 ///
 /// A booking lasts at most 480 minutes (`bookings::MAX_SLOT_MINUTES`, the `bookings_length`
 /// constraint), so one that ends after `$2` starts after `$2` less that:

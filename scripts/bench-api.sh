@@ -14,7 +14,8 @@
 #                                              hash check, most of the api's work, has none)
 #   POST /api/v1/auth/refresh              vs  pgbench: the rotation's statements
 #
-# small (the default): 50 doctors working around the clock in 5-minute slots, 64 patients.
+# small (the default): 50 doctors working around the clock in 5-minute slots, 64 patients
+# signed in by password and 960 more who only book.
 # large: the same, inside a clinic group's data made by scripts/bench-data.sh first (500 more
 # doctors, 200,000 patients, 1 M bookings, 3 M finished and 50 k queued jobs; two minutes).
 #
@@ -36,6 +37,7 @@
 # and each side's best run kept, so a slow spell of the host lowers neither side alone),
 # BENCH_LATENCY_TRIES (3: a fixed-rate run the hypervisor stole more than BENCH_STEAL_MAX_PCT,
 # 2 %, of the CPUs' time from is made again, up to that many times in all),
+# BENCH_POOL (the api's PostgreSQL connections, DATABASE_MAX_CONNECTIONS: BENCH_CONNECTIONS),
 # BENCH_CAPTURE_DIR (a directory: the captured statements of each request are copied there),
 # BENCH_PROFILE (a directory: each api run is also sampled by `perf record -g`, its report
 # written there as NAME.txt; use binaries with symbols, `cargo build --profile profiling`, through
@@ -55,8 +57,14 @@ CONNECTIONS=${BENCH_CONNECTIONS:-16}
 THREADS=2
 DOCTORS=50
 # Bookings come from many patients, as in a clinic: each booking locks its patient's row and
-# counts their upcoming visits, so one patient booking everything would serialise the run.
+# counts their upcoming visits, so one patient booking everything would serialise the run. The
+# reads, sign-ins and refreshes use the first PATIENTS; BOOKERS patients book. A clinic's patient
+# holds a few visits ahead (MAX_FUTURE_BOOKINGS_PER_PATIENT, 5 by default, lifted here); the
+# booking runs make some 25,000 bookings (a large run's peaks), which over 64 patients left each
+# with some 330 ahead by the fixed-rate run, every one of them counted by every booking (a
+# third of the insert's statement). Over 1,024 each holds about 25.
 PATIENTS=64
+BOOKERS=1024
 ZONE=Europe/Berlin
 # Goals: a ratio below these fails the run (docs/benchmarks.md says why each is what it is).
 declare -A GOAL=([booking]=0.8 [slots]=0.8 [me]=0.6 [my-bookings]=0.6 [agenda]=0.6
@@ -86,7 +94,12 @@ fi
 
 export DATABASE_URL REDIS_URL
 export REDIS_KEY_PREFIX=bench-$$ SECRET_KEY=bench-secret-key-of-more-than-32-characters
-export CLINIC_TIMEZONE=$ZONE LOG_FORMAT=json RUST_LOG=error DATABASE_MAX_CONNECTIONS=$CONNECTIONS
+# The api's pool (BENCH_POOL): one connection per client by default. Fewer were measured
+# (docs/benchmarks.md): 4 made a booking cheaper for PostgreSQL on the large data and capped
+# its peak on the small; pgbench keeps one connection per client either way.
+POOL=${BENCH_POOL:-$CONNECTIONS}
+[[ $POOL =~ ^[1-9][0-9]*$ ]] || { echo "bench-api: BENCH_POOL must be a whole number of at least 1, not '$POOL'" >&2; exit 2; }
+export CLINIC_TIMEZONE=$ZONE LOG_FORMAT=json RUST_LOG=error DATABASE_MAX_CONNECTIONS=$POOL
 export LOGIN_RATE_LIMIT_PER_IP=100000000 LOGIN_RATE_LIMIT_PER_ACCOUNT=100000000
 export REGISTER_RATE_LIMIT_PER_IP=100000 REGISTER_RATE_LIMIT_GLOBAL=100000
 # Each patient books a few dozen slots here: lift the hoarding limits the bench is not about.
@@ -135,8 +148,31 @@ for n in $(seq 1 "$PATIENTS"); do
     register "bench$n@clinic.example" "Bench $n"
     tokens+=("\"$(login "bench$n@clinic.example" access_token)\"")
 done
-token_list=$(IFS=,; echo "${tokens[*]}")
 patient_token=${tokens[0]//\"/}
+# The other bookers: bench1's account copied, each signed in by a refresh token of its own
+# (stored as the api stores one, its SHA-256), so no password is hashed for them.
+sql >/dev/null <<SQL
+INSERT INTO users (id, email, password_hash, name, role)
+SELECT gen_random_uuid(), 'bench' || n || '@clinic.example', u.password_hash, 'Bench ' || n, 'patient'
+FROM users u, generate_series($PATIENTS + 1, $BOOKERS) n WHERE u.email = 'bench1@clinic.example';
+INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, session_started_at)
+SELECT gen_random_uuid(), u.id, gen_random_uuid(), sha256(('bench-booker-' || n)::bytea), now() + interval '1 day', now()
+FROM generate_series($PATIENTS + 1, $BOOKERS) n JOIN users u ON u.email = 'bench' || n || '@clinic.example';
+SQL
+mapfile -t -O "${#tokens[@]}" tokens < <(python3 - "$base" "$((PATIENTS + 1))" "$BOOKERS" <<'PY'
+import json, sys, urllib.request
+base, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for n in range(first, last + 1):
+    request = urllib.request.Request(f"{base}/api/v1/auth/refresh", method="POST",
+        data=json.dumps({"refresh_token": f"bench-booker-{n}"}).encode(),
+        headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request) as answer:
+        print(json.dumps(json.load(answer)["access_token"]))
+PY
+)
+((${#tokens[@]} == BOOKERS)) || { echo "bench-api: $BOOKERS bookers wanted, ${#tokens[@]} signed in" >&2; exit 1; }
+token_list=$(IFS=,; echo "${tokens[*]}")
+echo "[$token_list]" >"$work/tokens.json"  # too long for one argument of a command
 # A doctor behind an account (doctor 0's agenda) and an admin: registered, then given the role.
 register bench-doctor@clinic.example "Dr. Bench"
 register bench-admin@clinic.example "Admin Bench"
@@ -146,8 +182,8 @@ UPDATE doctors SET user_id = (SELECT id FROM users WHERE email = 'bench-doctor@c
     WHERE id = (SELECT id FROM bench_doctors WHERE n = 0);
 UPDATE users SET role = 'admin' WHERE email = 'bench-admin@clinic.example';
 CREATE TABLE bench_patients AS
-    SELECT row_number() OVER (ORDER BY email) - 1 AS n, id FROM users WHERE email LIKE 'bench%@clinic.example'
-    AND role = 'patient';
+    SELECT row_number() OVER (ORDER BY substring(email FROM '[0-9]+')::int) - 1 AS n, id FROM users
+    WHERE email LIKE 'bench%@clinic.example' AND role = 'patient';
 SQL
 doctor_token=$(login bench-doctor@clinic.example access_token)
 admin_token=$(login bench-admin@clinic.example access_token)
@@ -338,7 +374,7 @@ measure() {  # NAME LABEL PGBENCH-SCRIPT WRK-ARGS...
         "$2" "$rps" "$tps" "$(bench_ratio "$rps" "$tps")" "$api_cpu" "$pg_cpu"
 }
 
-echo "bench-api: $SIZE data, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $THREADS threads, clinic zone $ZONE"
+echo "bench-api: $SIZE data, ${SECONDS_PER_RUN}s per run, $CONNECTIONS connections, $THREADS threads, the api's pool $POOL, clinic zone $ZONE"
 # What the reads read, the same in every run whatever the booking run makes (it comes last): the
 # first patient has 40 visits ahead with doctor 0 (three weeks out, outside the slots' week) and
 # 40 behind; the queue holds 1,000 finished jobs (a large run's 3 M besides).
@@ -419,7 +455,7 @@ echo "bench-api: statements per request, captured from PostgreSQL's log:" \
 # another doctor, patient and slot (bench-capture.py says how).
 python3 "$root/scripts/bench-capture.py" booking "$work/reads/booking-written.sql" "$work/booking.sql" \
     "$doctor" "$(sql -c "SELECT id FROM users WHERE email = 'bench1@clinic.example'")" \
-    "$((day0 + 90 * 86400))" "$DOCTORS" "$PATIENTS" >/dev/null
+    "$((day0 + 90 * 86400))" "$DOCTORS" "$BOOKERS" >/dev/null
 [[ -z ${BENCH_CAPTURE_DIR:-} ]] || cp "$work"/reads/*.sql "$work/booking.sql" "$BENCH_CAPTURE_DIR"/
 for name in login refresh; do
     script=$work/$name.sql
@@ -431,7 +467,7 @@ done
 # coordinated omission: a late answer delays no request's start), 16 connections, no
 # Accept-Encoding (as wrk, whose peak it halves). Bookings come from scripts/bench-rate.py
 # (the same fixed rate and latency counting, 16 connections), each request from the next of
-# the 64 patients (a patient's bookings queue on their row lock: one patient booking hundreds
+# the 1,024 bookers (a patient's bookings queue on their row lock: one patient booking hundreds
 # a second is no clinic's load) for the next doctor's slot 120+ days out.
 # Then pgbench runs the path's SQL at the same rate, and PostgreSQL's own p50 and p99 are
 # printed beside the api's: what the database alone takes at that load.
@@ -526,11 +562,11 @@ latency_booking() {  # scripts/bench-rate.py: oha sends one Authorization header
 }
 book_at_rate() {  # RATE FIRST-SLOT (seconds)
     local rate=$1
-    python3 - "$work/book.lines" "$2" "$doctor_list" "$token_list" "$ZONE" \
+    python3 - "$work/book.lines" "$2" "$doctor_list" "$work/tokens.json" "$ZONE" \
         "$((rate * SECONDS_PER_RUN + rate))" <<'PY'
 import datetime, json, sys, zoneinfo
 out, start = sys.argv[1], int(sys.argv[2])
-doctors, tokens = json.loads("[" + sys.argv[3] + "]"), json.loads("[" + sys.argv[4] + "]")
+doctors, tokens = json.loads("[" + sys.argv[3] + "]"), json.load(open(sys.argv[4]))
 zone, count = zoneinfo.ZoneInfo(sys.argv[5]), int(sys.argv[6])
 def slots():  # the day's last 5 minutes are no slot (the hours end at 23:59:59)
     at = datetime.datetime.fromtimestamp(start, datetime.timezone.utc)
